@@ -1,0 +1,1 @@
+"""One module per `swarmscope` command group; each exposes ``register(subparsers)``."""
