@@ -1,0 +1,1 @@
+"""How the monitoring stack (Prometheus, Pushgateway, Alertmanager) learns about a cluster."""
