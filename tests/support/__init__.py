@@ -1,0 +1,1 @@
+"""Helpers tests share: free ports, real daemons started and stopped by PID."""
