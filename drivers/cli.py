@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from drivers import __version__
 from drivers.errors import SwarmscopeError
+from drivers.secrets import install_log_scrubbing
 
 # One module per command group; each defines register(subparsers) -> None.
 COMMAND_MODULES = ("drivers.commands.thresholds_cmd",)
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",
         stream=sys.stderr,
     )
+    install_log_scrubbing()
     try:
         result: int | None = args.func(args)
     except SwarmscopeError as exc:

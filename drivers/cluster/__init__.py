@@ -1,0 +1,1 @@
+"""Cluster backends: one module per orchestrator behind the protocol in ``base``."""
