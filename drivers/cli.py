@@ -18,7 +18,10 @@ from drivers.errors import SwarmscopeError
 from drivers.secrets import install_log_scrubbing
 
 # One module per command group; each defines register(subparsers) -> None.
-COMMAND_MODULES = ("drivers.commands.thresholds_cmd",)
+COMMAND_MODULES = (
+    "drivers.commands.thresholds_cmd",
+    "drivers.commands.run",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

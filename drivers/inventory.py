@@ -286,3 +286,27 @@ def write_inventory(document: dict[str, Any], path: Path, header: str) -> None:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     load_inventory(path)
+
+
+INVENTORY_ENV = "SWARMSCOPE_INVENTORY"
+# Where `swarmscope lab up` (default lab name) writes its inventory.
+DEFAULT_LAB_INVENTORY = Path("/var/lib/swarmscope/labs/lab/inventory.yaml")
+
+
+def resolve_inventory_path(
+    given: Path | None, default_lab_inventory: Path = DEFAULT_LAB_INVENTORY
+) -> Path:
+    """``--inventory`` if given, else ``$SWARMSCOPE_INVENTORY``, else the default lab's file."""
+    import os  # noqa: PLC0415 - only the CLI path needs the environment
+
+    if given is not None:
+        return given
+    from_env = os.environ.get(INVENTORY_ENV)
+    if from_env:
+        return Path(from_env)
+    if default_lab_inventory.exists():
+        return default_lab_inventory
+    raise ConfigError(
+        "no inventory: pass --inventory FILE (see benchmarks/configs/cluster.example.yaml), "
+        f"set {INVENTORY_ENV}, or build the lab with `swarmscope lab up`"
+    )
