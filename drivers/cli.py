@@ -21,6 +21,7 @@ from drivers.secrets import install_log_scrubbing
 COMMAND_MODULES = (
     "drivers.commands.thresholds_cmd",
     "drivers.commands.run",
+    "drivers.commands.report",
 )
 
 

@@ -1,0 +1,1 @@
+"""The run report: Target / Acceptable / Current table, plots, recommendations, verdict."""
