@@ -1,0 +1,1 @@
+"""The exporter's collectors, one module per source of data."""
