@@ -8,10 +8,10 @@ running, node state changes), not from the controller's polling loop.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from drivers.inventory import Node
 
@@ -66,6 +66,9 @@ class WorkloadSpec:
     constraints: tuple[str, ...] = ()
     replicas: int = 1
     labels: dict[str, str] = field(default_factory=dict)
+    # A batch job (the seed's `run ... nvidia-smi`): runs once to completion and is never
+    # restarted. Long-running services (the default) are restarted and rescheduled.
+    one_shot: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,18 @@ class JoinResult:
     started_at: float
     phases: dict[str, float]
     network_bytes: int | None = None  # traffic of the agent during the join, when measurable
+    # What the backend learned on the way (hardware profile, RTT to the manager, ...).
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):
     """An orchestrator as scenarios see it. Implementations raise SwarmscopeError subclasses."""
 
     name: str
+    # Where the orchestrator's own control traffic flows, as "tcp/2377"; empty when unknown.
+    control_ports: tuple[str, ...]
+    # Process names (as in /proc/PID/comm) of the node agent, to measure what it costs.
+    agent_processes: tuple[str, ...]
 
     def version(self) -> str: ...
 
@@ -127,8 +136,15 @@ class Backend(Protocol):
         """Submit a workload without waiting for it; returns its id."""
         ...
 
-    def deploy(self, path: Path) -> list[str]:
-        """Deploy a workload file in the seed's format; returns the workload ids."""
+    def deploy(self, path: Path, image: str | None = None) -> list[str]:
+        """Deploy a workload file in the seed's format; returns the workload ids.
+
+        ``image`` is used for workloads the file gives no image (the seed's file gives none).
+        """
+        ...
+
+    def workloads(self, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Workloads (id -> name) carrying every label in ``labels``: a sweep for cleanup."""
         ...
 
     def tasks(self, workload_id: str | None = None) -> list[Task]: ...
