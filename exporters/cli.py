@@ -27,6 +27,8 @@ from exporters.exposition import Collector
 from exporters.joinlog import JoinPatterns
 from exporters.locate import ContainerLocator, Locator, ProcessLocator
 from exporters.logsources import DockerLogSource, FileLogSource, LogSource
+from exporters.mesh.flags import add_mesh_arguments, mesh_collector, mesh_from_args
+from exporters.mesh.service import MeshError, MeshService
 from exporters.registry import Registry
 from exporters.server import MetricsServer, tls_context
 
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read a password from stdin, print its hash for --basic-auth-file, and exit",
     )
+    add_mesh_arguments(parser)
     return parser
 
 
@@ -270,12 +273,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     node = args.node or socket.gethostname()
+    mesh: MeshService | None = None
     try:
-        server = build_server(args, node)
+        mesh = mesh_from_args(args, node)  # None without --mesh-peers
+        server = build_server(args, node, mesh)
+    except MeshError as exc:
+        print(f"{PROG}: error: mesh: {exc}", file=sys.stderr)
+        return exc.exit_code
     except UsageError as exc:
+        _stop_mesh(mesh)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        _stop_mesh(mesh)
         print(f"{PROG}: error: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
         return 1
     host = str(server.server_address[0])
@@ -296,10 +306,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("stopping")
     finally:
         server.server_close()
+        _stop_mesh(mesh)
     return 0
 
 
-def build_server(args: argparse.Namespace, node: str) -> MetricsServer:
+def _stop_mesh(mesh: MeshService | None) -> None:
+    if mesh is not None:
+        mesh.stop()
+
+
+def build_server(
+    args: argparse.Namespace, node: str, mesh: MeshService | None = None
+) -> MetricsServer:
     """Check every flag and file, build the collectors, and bind the listener."""
     address = parse_listen(args.listen)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -318,7 +336,10 @@ def build_server(args: argparse.Namespace, node: str) -> MetricsServer:
             auth = BasicAuth.load(Path(args.basic_auth_file))
         except ValueError as exc:
             raise UsageError(f"--basic-auth-file {exc}") from None
-    registry = Registry(build_collectors(args), info={"node": node, "version": __version__})
+    collectors = build_collectors(args)
+    if mesh is not None:
+        collectors.append(mesh_collector(mesh))
+    registry = Registry(collectors, info={"node": node, "version": __version__})
     return MetricsServer(address, registry, tls=tls, auth=auth)
 
 

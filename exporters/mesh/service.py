@@ -1,0 +1,152 @@
+"""The mesh as the exporter runs it: responder, prober and the streams process, started together.
+
+``MeshService(MeshSettings(...)).start()`` binds the UDP responder on the node's mesh port
+(from its own entry in the peers file unless given), starts the TCP streams endpoint as a
+child process on the same port number, and probes every other node of the peers file,
+re-reading the file when it changes. ``stop()`` undoes all of it, the child included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from exporters.mesh.peers import DEFAULT_PORT, Mesh, Peer, PeersFileError, PeersWatcher
+from exporters.mesh.prober import Prober
+from exporters.mesh.responder import Responder, bind_udp
+from exporters.quietlog import QuietLog
+
+log = logging.getLogger("swarmlet_exporter.mesh")
+_STREAMS_START_SECONDS = 10.0
+
+
+class MeshError(Exception):
+    """The mesh cannot start: a bad peers file (exit code 2) or a port in use (1)."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    peers_file: Path
+    node_name: str
+    listen_host: str = "0.0.0.0"
+    port: int | None = None  # None: this node's port in the peers file, else 9878
+    interval: float = 1.0
+    timeout: float = 3.0
+    streams: bool = True  # the TCP endpoint for Locust's message and bandwidth load
+
+
+class MeshService:
+    def __init__(self, settings: MeshSettings) -> None:
+        self.settings = settings
+        try:
+            self._watcher = PeersWatcher(settings.peers_file)
+        except PeersFileError as exc:
+            raise MeshError(str(exc), exit_code=2) from None
+        mesh = self._watcher.mesh
+        own = mesh.node(settings.node_name)
+        if own is None:
+            log.info(
+                "mesh: node %r is not in %s; probing all %d nodes listed",
+                settings.node_name,
+                settings.peers_file,
+                len(mesh.nodes),
+            )
+        self.port = settings.port or (own.port if own else DEFAULT_PORT)
+        self.reload_errors = 0
+        self._reload_log = QuietLog(log, f"mesh peers file {settings.peers_file}")
+        self.responder: Responder | None = None
+        self.prober: Prober | None = None
+        self.streams: subprocess.Popen[bytes] | None = None
+
+    @property
+    def source(self) -> str:
+        return self.settings.node_name
+
+    def peers(self, mesh: Mesh | None = None) -> Sequence[Peer]:
+        return (mesh or self._watcher.mesh).peers_of(self.settings.node_name)
+
+    def start(self) -> MeshService:
+        host = self.settings.listen_host
+        try:
+            sock = bind_udp(host, self.port)
+        except OSError as exc:
+            raise MeshError(f"cannot listen on UDP {host}:{self.port}: {exc.strerror}") from None
+        self.responder = Responder(sock).start()
+        try:
+            if self.settings.streams:
+                self.streams = self._start_streams(host)
+            self.prober = Prober(
+                self.source,
+                self.peers(),
+                interval=self.settings.interval,
+                timeout=self.settings.timeout,
+                peers_source=self._reload,
+            ).start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "mesh: answering on UDP/TCP %s:%d, probing %d peers every %gs",
+            host,
+            self.port,
+            len(self.peers()),
+            self.settings.interval,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.prober is not None:
+            self.prober.stop()
+        if self.responder is not None:
+            self.responder.stop()
+        if self.streams is not None and self.streams.poll() is None:
+            self.streams.terminate()
+            try:
+                self.streams.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.streams.kill()
+                self.streams.wait()
+
+    def _reload(self) -> Sequence[Peer] | None:
+        try:
+            mesh = self._watcher.poll()
+        except PeersFileError as exc:
+            self.reload_errors += 1
+            self._reload_log.problem(f"{exc}; keeping the previous peers")
+            return None
+        if mesh is None:
+            return None
+        self._reload_log.resolved()
+        peers = self.peers(mesh)
+        log.info("mesh: peers file changed; now probing %d peers", len(peers))
+        return peers
+
+    def _start_streams(self, host: str) -> subprocess.Popen[bytes]:
+        listen = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        command = [sys.executable, "-m", "exporters.mesh.streams", "--listen", listen]
+        command += ["--parent", str(os.getpid())]
+        # stderr is the exporter's, so the child's warnings land in the exporter's log;
+        # stdout carries one line: "ready HOST:PORT" or "error: why".
+        process = subprocess.Popen(command, stdout=subprocess.PIPE)
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], _STREAMS_START_SECONDS)
+        line = process.stdout.readline().decode(errors="replace").strip() if ready else ""
+        process.stdout.close()
+        if not line.startswith("ready"):
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            raise MeshError(
+                line.removeprefix("error: ") or f"mesh streams on TCP {listen} did not start"
+            )
+        return process
