@@ -5,4 +5,9 @@ locust, matplotlib) inside ``run``, not at module level.
 """
 
 # name -> module exposing SCENARIO. Cheap, non-destructive scenarios first; faults last.
-SCENARIO_MODULES: dict[str, str] = {}
+SCENARIO_MODULES: dict[str, str] = {
+    "join": "drivers.scenarios.join",
+    "placement": "drivers.scenarios.placement",
+    "scheduling": "drivers.scenarios.scheduling",
+    "migration": "drivers.scenarios.migration",
+}

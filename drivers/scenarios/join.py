@@ -27,6 +27,7 @@ from drivers.errors import ConfigError, SwarmscopeError
 from drivers.inventory import Node
 from drivers.progress import Progress
 from drivers.scenarios.base import ScenarioContext
+from drivers.scenarios.pushing import ThrottledPush
 from drivers.units import format_quantity, parse_duration
 
 T = TypeVar("T")
@@ -132,6 +133,7 @@ class _JoinRun:
         self.notes: list[str] = []
         self.counting: set[str] = set()  # nodes whose traffic accounting is installed
         self._lock = threading.Lock()
+        self.push = ThrottledPush(context.pusher, "join", self._fill)
 
     def _workers(self, names: str | None) -> list[Node]:
         workers = list(self.inventory.workers)
@@ -163,6 +165,7 @@ class _JoinRun:
                 self._join_all(progress)
         if self.window > 0:
             self._measure_overhead()
+        self.push.now()
 
     def _restore(self) -> None:
         backend = self.context.backend
@@ -303,7 +306,7 @@ class _JoinRun:
         run.add_figures("join", figures, details)
         header = ["mode", "node", *PHASES, "total", "network_bytes", "agent_memory_bytes"]
         run.write_samples_csv("join", [*header, "agent_cpu_seconds"], rows)
-        self.context.pusher.push("join", self._fill)
+        self.push.soon()
 
     def _figures(self) -> tuple[dict[str, Any], dict[str, Any], list[list[Any]]]:
         primary_mode = "sequential" if self.measured["sequential"] else "concurrent"
