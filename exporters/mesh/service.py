@@ -43,6 +43,7 @@ class MeshSettings:
     interval: float = 1.0
     timeout: float = 3.0
     streams: bool = True  # the TCP endpoint for Locust's message and bandwidth load
+    reload_interval: float = 5.0  # how often the peers file is checked for changes
 
 
 class MeshService:
@@ -91,6 +92,7 @@ class MeshService:
                 interval=self.settings.interval,
                 timeout=self.settings.timeout,
                 peers_source=self._reload,
+                reload_interval=self.settings.reload_interval,
             ).start()
         except BaseException:
             self.stop()
