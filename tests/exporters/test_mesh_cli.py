@@ -93,7 +93,8 @@ def test_streams_endpoint_dies_with_the_exporter(peers_file: Path, tmp_path: Pat
     """The TCP streams child never outlives its exporter, even one killed with SIGKILL."""
     port = free_port()
     argv = [*EXPORTER, "--listen", f"127.0.0.1:{port}", "--node", "n1", "--collectors", "thermal"]
-    with running([*argv, "--mesh-peers", str(peers_file)], "127.0.0.1", port, tmp_path / "log") as p:
+    argv += ["--mesh-peers", str(peers_file)]
+    with running(argv, "127.0.0.1", port, tmp_path / "log") as p:
         (child,) = _children(p.pid)
         assert _alive(child)
         p.send_signal(signal.SIGKILL)
@@ -108,7 +109,10 @@ def test_bad_peers_file_and_busy_port_are_one_line_errors(peers_file: Path, tmp_
     """A missing peers file is exit 2, a mesh port already taken exit 1, each one line."""
     base = [*EXPORTER, "--listen", f"127.0.0.1:{free_port()}", "--collectors", "thermal"]
     missing = subprocess.run(
-        [*base, "--mesh-peers", str(tmp_path / "nope.json")], capture_output=True, text=True
+        [*base, "--mesh-peers", str(tmp_path / "nope.json")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert missing.returncode == 2
     assert missing.stderr.strip().endswith("nope.json: peers file not found")
@@ -116,8 +120,11 @@ def test_bad_peers_file_and_busy_port_are_one_line_errors(peers_file: Path, tmp_
     taken = free_port()
     with open(os.devnull, "wb") as quiet:
         holder = subprocess.Popen(
-            [*EXPORTER, "--listen", f"127.0.0.1:{free_port()}", "--collectors", "thermal"]
-            + ["--node", "x", "--mesh-peers", str(peers_file), "--mesh-listen", f":{taken}"],
+            [
+                *EXPORTER,
+                *("--listen", f"127.0.0.1:{free_port()}", "--collectors", "thermal"),
+                *("--node", "x", "--mesh-peers", str(peers_file), "--mesh-listen", f":{taken}"),
+            ],
             stderr=quiet,
         )
     try:
@@ -126,6 +133,7 @@ def test_bad_peers_file_and_busy_port_are_one_line_errors(peers_file: Path, tmp_
             [*base, "--node", "y", "--mesh-peers", str(peers_file), "--mesh-listen", f":{taken}"],
             capture_output=True,
             text=True,
+            check=False,
         )
     finally:
         holder.terminate()

@@ -42,9 +42,11 @@ def test_exports_rtt_histogram_counters_and_peers_seen() -> None:
     collector = MeshCollector("rpi-1", lambda: peers, seen_within=3.0, reload_errors=lambda: 2)
     samples = _samples(collector)
     pair = (("destination", "rpi-2"), ("source", "rpi-1"))
-    assert samples[("swarmlet_mesh_rtt_seconds_bucket", (*pair[:1], ("le", "0.0002"), pair[1]))] == 0
-    assert samples[("swarmlet_mesh_rtt_seconds_bucket", (*pair[:1], ("le", "0.0003"), pair[1]))] == 60
-    assert samples[("swarmlet_mesh_rtt_seconds_bucket", (*pair[:1], ("le", "+Inf"), pair[1]))] == 60
+
+    def bucket(le: str) -> float:
+        return samples[("swarmlet_mesh_rtt_seconds_bucket", (pair[0], ("le", le), pair[1]))]
+
+    assert (bucket("0.0002"), bucket("0.0003"), bucket("+Inf")) == (0, 60, 60)
     assert samples[("swarmlet_mesh_rtt_seconds_count", pair)] == 60
     assert samples[("swarmlet_mesh_rtt_seconds_sum", pair)] == 60 * 0.00025
     lossy = (("destination", "rpi-3"), ("source", "rpi-1"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -63,12 +64,13 @@ def test_probes_are_answered_and_timed(responder: Responder) -> None:
         prober.stop()
     peer = _only(prober)
     assert (peer.probes, peer.replies, peer.lost) == (30, 30, 0)
-    assert len(samples) == 30 and all(s is not None and 0 < s < 0.05 for s in samples)
+    assert len(samples) == 30
+    assert all(s is not None and 0 < s < 0.05 for s in samples)
     assert peer.rtt_sum == pytest.approx(sum(s for s in samples if s is not None))
     cumulative = peer.cumulative_buckets()
     assert [bound for bound, _ in cumulative] == [*RTT_BUCKETS, float("inf")]
     assert cumulative[-1][1] == 30
-    assert all(a[1] <= b[1] for a, b in zip(cumulative, cumulative[1:], strict=False))
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(cumulative))
     assert prober.kernel_timestamps  # Linux gives send and receive stamps
     assert responder.answered == 30
 
@@ -162,7 +164,8 @@ def test_responder_ignores_anything_but_probes(responder: Responder) -> None:
                 sock.recvfrom(64)
         sock.sendto(wire.probe(7, 9), responder.address)
         parsed = wire.parse_reply(sock.recvfrom(64)[0])
-        assert parsed is not None and parsed[:2] == (7, 9)
+        assert parsed is not None
+        assert parsed[:2] == (7, 9)
 
 
 def test_replies_from_another_session_are_ignored() -> None:
