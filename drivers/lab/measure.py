@@ -1,0 +1,95 @@
+"""Measure a lab node's link as a user would see it: ping round trip and TCP throughput.
+
+Both run from the lab's control namespace (the wired side, where Prometheus lives) to the
+node: ``ping`` for the round trip and loss, ``iperf3`` for TCP throughput into the node
+(download) and out of it (upload, ``-R``). Traffic stays inside the lab's namespaces and
+every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from drivers.lab.spec import NodeSpec
+from drivers.lab.state import LabState
+from drivers.lab.system import LabError, in_netns, run, which
+
+IPERF_PORT = 5201
+
+
+@dataclass(frozen=True)
+class LinkMeasurement:
+    node: str
+    ping_avg_ms: float
+    ping_mdev_ms: float
+    ping_loss_percent: float
+    download_mbit: float
+    upload_mbit: float
+
+
+def ping(
+    state: LabState, node: NodeSpec, count: int = 20, interval: float = 0.2
+) -> tuple[float, float, float]:
+    """(average ms, mdev ms, loss %) of ``count`` pings from the control namespace."""
+    argv = ["ping", "-q", "-n", "-c", str(count), "-i", str(interval), "-W", "2", node.address]
+    result = run(in_netns(state.spec.control_netns, argv), check=False, timeout=count * 3 + 10)
+    loss = re.search(r"([0-9.]+)% packet loss", result.stdout)
+    rtt = re.search(r"= ([0-9.]+)/([0-9.]+)/([0-9.]+)/([0-9.]+) ms", result.stdout)
+    if loss is None or rtt is None:
+        raise LabError(f"node {node.name}: ping gave no round trip: {result.stdout.strip()[-200:]}")
+    return float(rtt.group(2)), float(rtt.group(4)), float(loss.group(1))
+
+
+def _iperf(state: LabState, node: NodeSpec, seconds: float, reverse: bool) -> float:
+    spec = state.spec
+    iperf3 = which("iperf3")
+    if iperf3 is None:
+        raise LabError("iperf3 is missing: install Debian package iperf3")
+    server = subprocess.Popen(
+        in_netns(
+            spec.node_netns(node.name),
+            [iperf3, "-s", "-1", "-B", node.address, "-p", str(IPERF_PORT)],
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        argv = [iperf3, "-c", node.address, "-p", str(IPERF_PORT), "-J"]
+        argv += ["-t", f"{seconds:g}", "-O", "1", "--connect-timeout", "3000"]
+        if reverse:
+            argv.append("-R")
+        for _attempt in range(50):  # until the server listens
+            result = run(in_netns(spec.control_netns, argv), check=False, timeout=seconds + 30)
+            try:
+                data = json.loads(result.stdout)
+                error = str(data.get("error", ""))
+                if not error:
+                    return float(data["end"]["sum_received"]["bits_per_second"]) / 1e6
+            except (ValueError, KeyError, TypeError):
+                error = (result.stdout + result.stderr).strip()[-300:]
+            if "refused" not in error and "busy" not in error:
+                raise LabError(f"node {node.name}: iperf3 failed: {error}")
+            time.sleep(0.1)
+        raise LabError(f"node {node.name}: iperf3 server did not start")
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def measure(state: LabState, node_name: str, seconds: float = 4.0) -> LinkMeasurement:
+    node = state.spec.node(node_name)
+    avg, mdev, loss = ping(state, node)
+    download = _iperf(state, node, seconds, reverse=False)
+    upload = _iperf(state, node, seconds, reverse=True)
+    return LinkMeasurement(node.name, avg, mdev, loss, download, upload)
