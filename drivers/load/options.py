@@ -1,0 +1,156 @@
+"""The load drivers' own Locust options, and the facts every user reads from them.
+
+Options set on the master travel to every worker with the test, so the launcher passes the
+peers *document* (not a path: the control node's file does not exist on a Pi). What is
+local to a worker comes from its environment: ``SWARMSCOPE_NODE`` says which node it runs
+on (default: the hostname).
+
+Imports no Locust: the launcher in the ``swarmscope`` process builds command lines from the
+same names.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exporters.mesh.peers import Mesh, PeersFileError, loads, read
+
+NODE_ENV = "SWARMSCOPE_NODE"
+PEERS_ENV = "SWARMSCOPE_MESH_PEERS"
+INVENTORY_ENV = "SWARMSCOPE_INVENTORY"
+DONE_MESSAGE = "swarmscope_node_done"
+
+
+class LoadOptionError(Exception):
+    """A load option is missing or wrong; the message names it."""
+
+
+def add_arguments(parser: Any) -> None:
+    """Register on Locust's parser (``events.init_command_line_parser``)."""
+    # On the parser itself, not a group: Locust's include_in_web_ui only works there.
+    group = parser
+    group.add_argument(
+        "--mesh-peers",
+        default=os.environ.get(PEERS_ENV, ""),
+        help="mesh peers file (JSON) on this machine; default $" + PEERS_ENV,
+    )
+    group.add_argument(
+        "--mesh-peers-document",
+        default="",
+        include_in_web_ui=False,
+        help="the peers file's content; the master sends it to every worker",
+    )
+    group.add_argument("--message-size", type=int, default=1024, help="bytes per message")
+    group.add_argument(
+        "--batch-messages", type=int, default=100, help="messages per write (one event each)"
+    )
+    group.add_argument(
+        "--window", type=int, default=4, help="batches in flight per peer before waiting"
+    )
+    group.add_argument(
+        "--messages-total",
+        type=int,
+        default=0,
+        help="messages in the whole run, split over the sending nodes (0: until stopped)",
+    )
+    group.add_argument(
+        "--broadcast",
+        action="store_true",
+        default=False,
+        help="send every batch to every peer (default: one peer per batch, in turn)",
+    )
+    group.add_argument("--bulk-bytes", type=int, default=32 * 2**20, help="bytes per bulk stream")
+    group.add_argument(
+        "--bulk-targets",
+        choices=("rpi", "all"),
+        default="rpi",
+        help="bulk streams go to the Pis (default) or to every peer",
+    )
+    group.add_argument(
+        "--workload-image", default="busybox:latest", help="image of scheduling-load workloads"
+    )
+    group.add_argument(
+        "--schedule-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a workload may take to run before it counts as failed",
+    )
+    group.add_argument(
+        "--stages",
+        default="",
+        include_in_web_ui=False,
+        help="load shape DURATION:USERS:SPAWN_RATE,... (used with locustfile 'stages')",
+    )
+    group.add_argument(
+        "--summary-file",
+        default="",
+        include_in_web_ui=False,
+        help="write the run's stats and node reports here as JSON when Locust quits",
+    )
+    group.add_argument(
+        "--thresholds-file",
+        default="",
+        include_in_web_ui=False,
+        help="thresholds.yaml judged for the exit code (default: the repository's)",
+    )
+
+
+@dataclass(frozen=True)
+class MessageSettings:
+    size: int
+    batch: int
+    window: int
+    messages_total: int
+    broadcast: bool
+
+    @classmethod
+    def of(cls, options: Any) -> MessageSettings:
+        settings = cls(
+            size=_int(options, "message_size"),
+            batch=_int(options, "batch_messages"),
+            window=_int(options, "window"),
+            messages_total=_int(options, "messages_total"),
+            broadcast=_bool(options, "broadcast"),
+        )
+        if settings.size < 1 or settings.batch < 1 or settings.window < 1:
+            raise LoadOptionError("--message-size, --batch-messages and --window must be >= 1")
+        if settings.messages_total < 0:
+            raise LoadOptionError("--messages-total must be >= 0")
+        return settings
+
+
+def local_node() -> str:
+    return os.environ.get(NODE_ENV) or socket.gethostname()
+
+
+def load_mesh(options: Any) -> Mesh:
+    """The mesh from the shipped document, else from ``--mesh-peers``; LoadOptionError if none."""
+    document = getattr(options, "mesh_peers_document", "") or ""
+    try:
+        if document:
+            return loads(document, "--mesh-peers-document")
+        path = getattr(options, "mesh_peers", "") or ""
+        if path:
+            return read(Path(path))
+    except PeersFileError as exc:
+        raise LoadOptionError(str(exc)) from None
+    raise LoadOptionError(f"no mesh peers: pass --mesh-peers FILE or set ${PEERS_ENV}")
+
+
+def _int(options: Any, name: str) -> int:
+    value = getattr(options, name)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise LoadOptionError(f"--{name.replace('_', '-')}: {value!r} is not a number") from None
+
+
+def _bool(options: Any, name: str) -> bool:
+    value = getattr(options, name, False)
+    if isinstance(value, str):  # the web UI's form sends text
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
