@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from exporters.registry import CollectorError
@@ -22,6 +22,16 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 class DockerError(CollectorError):
     """The Docker engine could not be reached or refused a request."""
+
+
+class DockerApi(Protocol):
+    """What the collectors need from a Docker engine (DockerClient, or a recording in tests)."""
+
+    host: str
+
+    def inspect_container(self, name: str) -> dict[str, Any] | None: ...
+
+    def container_logs(self, container: str, *, since: float | None) -> tuple[bytes, bool]: ...
 
 
 class DockerClient:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exporters import procfs
-from exporters.dockerapi import DockerClient, DockerError
+from exporters.dockerapi import DockerApi, DockerError
 from exporters.joinlog import parse_timestamp
 from exporters.logsources import ContainerRun
 from exporters.registry import CollectorError
@@ -48,7 +48,7 @@ class Locator(Protocol):
 class ContainerLocator:
     """The agent as a Docker container found by name (``docker run --name swarmlet``)."""
 
-    def __init__(self, client: DockerClient, name: str, proc_root: Path) -> None:
+    def __init__(self, client: DockerApi, name: str, proc_root: Path) -> None:
         self.client = client
         self.name = name
         self.proc_root = proc_root

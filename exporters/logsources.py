@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from exporters.dockerapi import DockerClient
+from exporters.dockerapi import DockerApi
 from exporters.joinlog import MAX_LINE_BYTES, parse_timestamp
 from exporters.registry import CollectorError
 
 # Most bytes of a log file read per scrape; the rest waits for the next scrape.
 MAX_READ_BYTES = 1024 * 1024
+_HEAD_BYTES = 64
 
 
 @dataclass
@@ -45,18 +46,26 @@ class FileLogSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._inode: tuple[int, int] | None = None
+        self._head = b""  # the file's first bytes: a file truncated and rewritten differs
         self._offset = 0
         self._partial = b""
 
     def read(self, *, want_lines: bool = True) -> LogBatch:
+        """New complete lines (a file is always followed: ``want_lines`` does not apply)."""
         batch = LogBatch()
         try:
             with open(self.path, "rb") as log:
                 info = os.fstat(log.fileno())
                 inode = (info.st_dev, info.st_ino)
-                if inode != self._inode or info.st_size < self._offset:
+                head = log.read(_HEAD_BYTES)
+                if (
+                    inode != self._inode
+                    or info.st_size < self._offset
+                    or head[: len(self._head)] != self._head
+                ):
                     # First read, rotated, or truncated: start from the top of the new file.
                     self._inode, self._offset, self._partial = inode, 0, b""
+                self._head = head
                 log.seek(self._offset)
                 data = log.read(MAX_READ_BYTES)
         except OSError as exc:
@@ -84,9 +93,7 @@ class DockerLogSource:
     timestamp seen and drop the ones already counted (Docker's ``since`` is inclusive).
     """
 
-    def __init__(
-        self, client: DockerClient, current_run: Callable[[], ContainerRun | None]
-    ) -> None:
+    def __init__(self, client: DockerApi, current_run: Callable[[], ContainerRun | None]) -> None:
         self._client = client
         self._current_run = current_run
         self._run: ContainerRun | None = None

@@ -140,11 +140,14 @@ class _Handler(socketserver.StreamRequestHandler):
         headers = self._read_headers()
         if headers is None:
             return b"bad or too many headers\n"
-        if "content-length" in headers or "transfer-encoding" in headers:
-            return b"requests with a body are not accepted\n"
+        if method in ("GET", "HEAD") and (
+            headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+        ):
+            return b"GET and HEAD requests cannot have a body\n"
         connection = headers.get("connection", "").lower()
         keep_alive = (version == "HTTP/1.1" and connection != "close") or connection == "keep-alive"
-        return method, target, keep_alive, headers
+        # Other methods may carry a body this server does not read: close after answering.
+        return method, target, keep_alive and method in ("GET", "HEAD"), headers
 
     def _route(self, path: str) -> tuple[int, str, bytes]:
         if path == "/metrics":

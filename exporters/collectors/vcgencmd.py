@@ -119,7 +119,7 @@ def parse_pmic(text: str) -> tuple[float, float | None] | None:
         if not math.isfinite(value):
             continue
         (currents if match.group("kind") == "A" else volts)[match.group("rail")] = value
-    rails = currents.keys() & volts.keys()
+    rails = sorted(currents.keys() & volts.keys())  # a fixed order: the same sum every time
     if not rails:
         return None
     return sum(currents[r] * volts[r] for r in rails), volts.get("EXT5V")
