@@ -284,10 +284,11 @@ docker logs --timestamps swarmlet 2>&1
             except ValueError as exc:
                 raise BackendError(f"workload {spec.name}: {exc}", exit_code=2) from None
         args += [spec.image, *spec.command]
+        # The seed reads the id as the whole output: WORKLOAD_ID=$(stratoswarm run ...).
         lines = [line.strip() for line in self._cli(*args).splitlines() if line.strip()]
-        if not lines or not _ID.match(lines[-1]):
-            raise self._garbled(tuple(args), "expected the workload id on the last line")
-        workload_id = lines[-1]
+        if len(lines) != 1 or not _ID.match(lines[0]):
+            raise self._garbled(tuple(args), "expected the workload id alone on one line")
+        workload_id = lines[0]
         with self._lock:
             self._created[workload_id] = (spec.name, dict(spec.labels))
         return workload_id
