@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.errors import SwarmscopeError
-from drivers.inventory import load_inventory, resolve_inventory_path
+from drivers.inventory import Inventory, load_inventory, resolve_inventory_path
 from drivers.push import Pusher
 from drivers.remote import SshPool
 from drivers.results import RunDirectory
@@ -75,6 +75,20 @@ def register(subparsers: Any) -> None:
 def run_command(args: argparse.Namespace) -> int:
     inventory = load_inventory(resolve_inventory_path(args.inventory))
     names = [n for n in args.scenarios if n not in getattr(args, "skip", [])]
+    run, statuses = run_scenarios(inventory, names, args)
+    failed = [n for n, s in statuses.items() if s != "ok"]
+    if failed:
+        raise SwarmscopeError(
+            f"scenario(s) failed: {', '.join(failed)}; see {run.path / 'results.json'}"
+        )
+    return 0
+
+
+def run_scenarios(
+    inventory: Inventory, names: list[str], args: argparse.Namespace
+) -> tuple[RunDirectory, dict[str, str]]:
+    """Run ``names`` in order into a new run directory; a failed scenario does not stop the
+    others. ``args`` carries --results, --run-id and the scenarios' own options."""
     run = RunDirectory.create(args.results, inventory, args.run_id)
     print(
         f"run {run.run_id}: {', '.join(names)} on {inventory.name} ({inventory.backend}, "
@@ -92,8 +106,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         for name in names:
             scenario = load_scenario(name)
-            if len(names) > 1:
-                _fill_defaults(scenario, args)
+            fill_defaults(scenario, args)
             statuses[name] = run_scenario(scenario, context)
             print(f"[{name}] {statuses[name]}", file=sys.stderr)
     except KeyboardInterrupt:
@@ -101,17 +114,13 @@ def run_command(args: argparse.Namespace) -> int:
         raise
     finally:
         context.close()
-    failed = [n for n, s in statuses.items() if s != "ok"]
     print(f"results: {run.path}", file=sys.stderr)
-    if failed:
-        raise SwarmscopeError(
-            f"scenario(s) failed: {', '.join(failed)}; see {run.path / 'results.json'}"
-        )
-    return 0
+    return run, statuses
 
 
-def _fill_defaults(scenario: Any, args: argparse.Namespace) -> None:
-    """`run all` has no per-scenario flags: give each scenario its own defaults."""
+def fill_defaults(scenario: Any, args: argparse.Namespace) -> None:
+    """`run all` has no per-scenario flags: give each scenario its own defaults (options
+    already present, e.g. from the scenario's own subcommand, are kept)."""
     parser = argparse.ArgumentParser(add_help=False)
     scenario.add_arguments(parser)
     for key, value in vars(parser.parse_args([])).items():
