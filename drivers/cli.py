@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "drivers.commands.thresholds_cmd",
     "drivers.commands.run",
     "drivers.commands.report",
+    "drivers.commands.demo",
     "drivers.commands.lab",
 )
 
