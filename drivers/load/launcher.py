@@ -15,6 +15,7 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -294,9 +295,27 @@ def _stop_local(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def master_host_for(inventory: Inventory) -> str:
-    """Where workers reach the master: the control node, which also runs Prometheus."""
-    return inventory.prometheus_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+def free_port(host: str) -> int:
+    """A TCP port free on ``host`` right now (for the master's bind port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def address_towards(address: str) -> str:
+    """This machine's address on the route to ``address``: where a node reaches the master.
+
+    Asks the kernel's routing (a UDP connect sends nothing), so it is right for a lab behind
+    a veth as for a control node on a Pi's LAN.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((address, 9))
+        except OSError as exc:
+            raise LoadError(f"no route from this machine to {address}: {exc.strerror}") from None
+        return str(probe.getsockname()[0])
 
 
 def default_node_python(inventory: Inventory) -> str:

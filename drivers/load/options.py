@@ -23,6 +23,14 @@ NODE_ENV = "SWARMSCOPE_NODE"
 PEERS_ENV = "SWARMSCOPE_MESH_PEERS"
 INVENTORY_ENV = "SWARMSCOPE_INVENTORY"
 DONE_MESSAGE = "swarmscope_node_done"
+# Message stress presets: messages in the whole run (split over the nodes) x bytes each.
+# "seed" is the plan's own test: 10,000 x 1 KB broadcast from all nodes.
+STRESS_PRESETS: dict[str, tuple[int, int]] = {
+    "seed": (10_000, 1024),
+    "100k": (100_000, 1024),
+    "1m": (1_000_000, 1024),
+    "large": (10_000, 64 * 1024),
+}
 
 
 class LoadOptionError(Exception):

@@ -10,4 +10,5 @@ SCENARIO_MODULES: dict[str, str] = {
     "placement": "drivers.scenarios.placement",
     "scheduling": "drivers.scenarios.scheduling",
     "migration": "drivers.scenarios.migration",
+    "mesh": "drivers.scenarios.mesh",
 }

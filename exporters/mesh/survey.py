@@ -8,6 +8,8 @@ through the responders of their running exporters.
     python -m exporters.mesh.survey --peers /etc/swarmlet/mesh-peers.json --node rpi-1 \\
         --count 200 --interval 0.01
 
+(``--peers-document JSON`` gives the peers inline, so nothing need be copied to the node.)
+
 prints ``{"node": ..., "started_at_ns": ..., "kernel_timestamps": true, "peers": {NAME:
 {"first_reply_ns": ..., "sent": N, "lost": N, "rtt_seconds": [...]}}}``.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporters.mesh.peers import PeersFileError, read
+from exporters.mesh.peers import Mesh, PeersFileError, loads, read
 from exporters.mesh.prober import Prober
 
 
@@ -38,7 +40,7 @@ class _PeerRecord:
 
 
 def survey(
-    peers_file: Path,
+    mesh: Mesh,
     node: str,
     *,
     count: int,
@@ -46,7 +48,6 @@ def survey(
     timeout: float,
     deadline: float,
 ) -> dict[str, Any]:
-    mesh = read(peers_file)
     peers = mesh.peers_of(node)
     records = {peer.name: _PeerRecord() for peer in peers}
     lock = threading.Lock()
@@ -97,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m exporters.mesh.survey",
         description="Probe every peer of the peers file COUNT times and print the samples.",
     )
-    parser.add_argument("--peers", type=Path, required=True, help="the mesh peers file (JSON)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--peers", type=Path, help="the mesh peers file (JSON)")
+    source.add_argument("--peers-document", help="the peers file's content, inline")
     parser.add_argument("--node", default=socket.gethostname(), help="this node's name")
     parser.add_argument("--count", type=int, default=100, help="probes per peer")
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between probes")
@@ -109,8 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Bounded: every probe sent and answered or timed out, plus a margin.
     deadline = args.count * args.interval * 1.2 + args.timeout + 5.0
     try:
+        mesh = (
+            loads(args.peers_document, "--peers-document")
+            if args.peers_document
+            else read(args.peers)
+        )
         result = survey(
-            args.peers,
+            mesh,
             args.node,
             count=args.count,
             interval=args.interval,
