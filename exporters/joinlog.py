@@ -7,10 +7,11 @@ The seed's agent prints, while it joins a cluster::
     Successfully joined cluster edge-lab            (certificate exchange finished)
 
 Every line must start with a timestamp (see ``parse_timestamp``). One join attempt begins at
-the agent's start -- the container's ``State.StartedAt`` when the log comes from Docker --
-or, in a log file, at a line matching the ``start`` pattern if one is configured, otherwise
-at the first line after the previous attempt's "joined" line (or the first line of the
-file). Then, with t(x) the timestamp of the first line of the attempt matching pattern x:
+the agent's start: from Docker, the earlier of the container's ``State.StartedAt`` and the
+run's first log line (Docker records StartedAt a moment after the process starts); in a log
+file, a line matching the ``start`` pattern if one is configured, otherwise the first line
+after the previous attempt's "joined" line (or the first line of the file). Then, with t(x)
+the timestamp of the first line of the attempt matching pattern x:
 
     hardware_profiling   = t(hardware_profile) - t(start)
     network_discovery    = t(network_latency)  - t(hardware_profile)
@@ -214,7 +215,9 @@ class JoinTracker:
         elif attempt.joined is not None:
             # A line after a completed join: with no start pattern, the next attempt starts here.
             attempt = self._current = _Attempt(start=stamp if self.patterns.start is None else None)
-        if attempt.start is None and self.patterns.start is None:
+        if self.patterns.start is None and (attempt.start is None or stamp < attempt.start):
+            # The run began no later than its first line (Docker records StartedAt a moment
+            # after the process starts, so early lines can carry earlier stamps).
             attempt.start = stamp
         for key in ("hardware_profile", "network_latency", "joined"):
             if getattr(attempt, key) is None and getattr(self.patterns, key).search(message):

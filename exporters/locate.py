@@ -29,12 +29,18 @@ class AgentRun:
     started_at: float | None = None  # Unix seconds; from Docker for containers
     restart_count: int = 0  # Docker's RestartCount (restarts by the restart policy)
     tty: bool = False
+    previous_finished_at: float | None = None  # when the container's previous run ended
 
     @property
     def container_run(self) -> ContainerRun | None:
         if self.container_id is None or self.started_at is None:
             return None
-        return ContainerRun(self.container_id, self.started_at, self.tty)
+        # Logs of this run are those after the previous run ended: StartedAt itself is
+        # recorded a moment after the process starts, so its first lines can predate it.
+        since = self.previous_finished_at
+        if since is not None:
+            since = since + 1e-6 if 0 < since < self.started_at else None
+        return ContainerRun(self.container_id, self.started_at, self.tty, logs_since=since)
 
 
 class Locator(Protocol):
@@ -78,6 +84,7 @@ class ContainerLocator:
             start_ticks=stat.start_ticks,
             container_id=str(info.get("Id", "")),
             started_at=parse_docker_time(str(state.get("StartedAt", ""))),
+            previous_finished_at=parse_docker_time(str(state.get("FinishedAt", ""))),
             restart_count=int(info.get("RestartCount") or 0),
             tty=bool((info.get("Config") or {}).get("Tty")),
         )

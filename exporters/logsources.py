@@ -83,14 +83,18 @@ class ContainerRun:
     container_id: str
     started_at: float
     tty: bool
+    # Read logs after this time; None: the whole log (the container's first run).
+    logs_since: float | None = None
 
 
 class DockerLogSource:
     """The agent container's logs from the Docker API, from its latest start onwards.
 
-    The log of a restarted container also holds its earlier runs; reading from the run's
-    ``StartedAt`` keeps only the current one. Later reads ask for lines since the last
-    timestamp seen and drop the ones already counted (Docker's ``since`` is inclusive).
+    The log of a restarted container also holds its earlier runs; reading from just after the
+    previous run's ``FinishedAt`` keeps only the current one (not from ``StartedAt``: Docker
+    records it after the process starts, so the first lines can predate it). Later reads ask
+    for lines since the last timestamp seen and drop the ones already delivered (Docker's
+    ``since`` is inclusive).
     """
 
     def __init__(self, client: DockerApi, current_run: Callable[[], ContainerRun | None]) -> None:
@@ -111,7 +115,7 @@ class DockerLogSource:
             batch.new_run, batch.run_started_at = True, run.started_at
         if not want_lines:
             return batch
-        since = run.started_at if self._last_stamp is None else self._last_stamp
+        since = run.logs_since if self._last_stamp is None else self._last_stamp
         body, cut = self._client.container_logs(run.container_id, since=since)
         if run.tty:
             lines, tail, batch.too_long = _split_lines(body)

@@ -122,6 +122,15 @@ def test_a_restart_keeps_the_last_join_until_the_new_attempt_reaches_a_marker() 
     assert tracker.joined_at is None
 
 
+def test_lines_before_docker_recorded_the_start_move_the_start_back() -> None:
+    """Docker records StartedAt a moment after the process starts: a first line stamped
+    earlier is the real start, so no phase comes out negative (and none is lost)."""
+    tracker = JoinTracker(JoinPatterns.default())
+    tracker.begin_run(1773475200.25)
+    feed(tracker, b"2026-03-14T08:00:00.125Z Hardware profile: 2 cores")
+    assert tracker.phases == {"hardware_profiling": 0.0}
+
+
 def test_a_start_pattern_begins_each_attempt_in_a_log_file() -> None:
     """With a start pattern, an attempt starts at its line, not at the first line of the file."""
     patterns = JoinPatterns.from_mapping({"start": "swarmlet starting"}, "test")
@@ -251,15 +260,15 @@ def test_demultiplex_joins_split_messages_and_stops_at_broken_frames() -> None:
 def test_docker_source_reads_from_the_run_start_and_never_counts_a_line_twice(
     tmp_path: Path,
 ) -> None:
-    """The first read asks from StartedAt; later reads from the last stamp seen (Docker's
-    since is inclusive), skipping exactly the lines already delivered."""
+    """The first read asks from just after the previous run ended; later reads from the last
+    stamp seen (Docker's since is inclusive), skipping exactly the lines already delivered."""
     (tmp_path / "logs").mkdir()
     stream = tmp_path / "logs" / "abc.stream"
     stream.write_bytes(
         frame(1, b"2026-03-14T08:00:01Z one\n") + frame(1, b"2026-03-14T08:00:01Z two\n")
     )
     docker = RecordedDocker(tmp_path)
-    run = ContainerRun("abc", 1773475200.0, tty=False)
+    run = ContainerRun("abc", 1773475200.0, tty=False, logs_since=1773475100.5)
     source = DockerLogSource(docker, lambda: run)
     first = source.read()
     assert first.new_run
@@ -274,7 +283,7 @@ def test_docker_source_reads_from_the_run_start_and_never_counts_a_line_twice(
     assert not second.new_run
     assert second.lines == [b"2026-03-14T08:00:01Z three", b"2026-03-14T08:00:02Z four"]
     assert source.read().lines == []
-    assert docker.log_requests[0] == 1773475200.0
+    assert docker.log_requests[0] == 1773475100.5
     assert docker.log_requests[1] == pytest.approx(1773475201.0)
     assert docker.log_requests[2] == pytest.approx(1773475202.0)
 
