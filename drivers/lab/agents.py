@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from drivers.inventory import DEFAULT_EXPORTER_PORT, DEFAULT_NODE_EXPORTER_PORT
+from drivers.inventory import DEFAULT_EXPORTER_PORT, DEFAULT_NODE_EXPORTER_PORT, Inventory
 from drivers.lab import cgroups
 from drivers.lab.processes import spawn
 from drivers.lab.spec import LabSpec, NodeSpec
 from drivers.lab.state import LabState
 from drivers.lab.system import which
+from exporters.mesh.peers import Mesh, Peer
+from exporters.mesh.peers import write as write_peers
 
 
 def swarmlet_exporter_command() -> str | None:
@@ -23,6 +25,24 @@ def swarmlet_exporter_command() -> str | None:
     if beside.exists():
         return str(beside)
     return which("swarmlet-exporter")
+
+
+def mesh_peers_path(spec: LabSpec) -> Path:
+    return spec.state_dir / "mesh-peers.json"
+
+
+def write_mesh_peers(inventory: Inventory, spec: LabSpec) -> Path:
+    """The exporters' peers file (every node probes every other), from the lab's inventory."""
+    peers = Mesh(
+        cluster=inventory.name,
+        nodes=tuple(
+            Peer(name=n.name, address=n.address, port=n.mesh_port, type=n.type)
+            for n in inventory.nodes
+        ),
+    )
+    path = mesh_peers_path(spec)
+    write_peers(peers, path)
+    return path
 
 
 def start_swarmlet_exporter(state: LabState, node: NodeSpec) -> bool:
@@ -40,6 +60,7 @@ def start_swarmlet_exporter(state: LabState, node: NodeSpec) -> bool:
             *("--listen", f"{node.address}:{DEFAULT_EXPORTER_PORT}", "--node", node.name),
             # In the lab the orchestrator's node agent is the node's dockerd.
             *("--agent-pidfile", str(directory / "docker.pid")),
+            *("--mesh-peers", str(mesh_peers_path(spec))),
         ],
         log=directory / "swarmlet-exporter.log",
         netns=spec.node_netns(node.name),

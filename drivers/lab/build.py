@@ -177,6 +177,7 @@ def _start_daemons(state: LabState) -> list[str]:
     inventory = _write_inventory(state)
     monitoring.prepare(spec)
     monitoring.write_lab_targets(inventory, spec)
+    agents.write_mesh_peers(inventory, spec)
     monitoring.start(state)
     missing: list[str] = []
     for node in spec.nodes:

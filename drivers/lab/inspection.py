@@ -111,17 +111,19 @@ def _limits(cpus: float | None, memory_bytes: int | None) -> str:
     return ", ".join(parts) or "-"
 
 
-def _link_text(settings: links.LinkSettings | None) -> str:
+def _link_text(profile: str, settings: links.LinkSettings | None) -> str:
     if settings is None:
         return "-"
-    parts = []
+    parts = [f"{profile}:"]
     if settings.download_mbit is not None:
         parts.append(f"{settings.download_mbit:g}/{settings.upload_mbit or 0:g} Mbit/s")
     if settings.delayed:
         parts.append(f"+{settings.delay_ms:g}±{settings.jitter_ms:g} ms")
     if settings.loss_percent:
         parts.append(f"{settings.loss_percent:g}% loss")
-    return ", ".join(parts) or "unshaped"
+    if len(parts) == 1:
+        parts.append("unshaped")
+    return " ".join(parts[:2]) + "".join(f", {p}" for p in parts[2:])
 
 
 def status(name: str, state_root: Path | None = None) -> LabStatus:
@@ -147,7 +149,9 @@ def status(name: str, state_root: Path | None = None) -> LabStatus:
                 swarm=entry.get("Status", {}).get("State", "unknown"),
                 availability=entry.get("Spec", {}).get("Availability", "-"),
                 daemons=daemons,
-                link=_link_text(links.current(state, node.name)),
+                link=_link_text(
+                    links.profile_of(state, node.name), links.current(state, node.name)
+                ),
             )
         )
     try:

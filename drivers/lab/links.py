@@ -20,6 +20,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ from drivers.lab import cgroups, delayer
 from drivers.lab.delayer import DelayParams
 from drivers.lab.processes import spawn, stop
 from drivers.lab.spec import LabSpec, NodeSpec
-from drivers.lab.state import LabState
-from drivers.lab.system import in_netns, run
+from drivers.lab.state import LabState, process_start_time
+from drivers.lab.system import LabError, in_netns, run, tail
 
 CHAIN_IN = "SWARMSCOPE-LINK-IN"
 CHAIN_OUT = "SWARMSCOPE-LINK-OUT"
@@ -227,7 +228,7 @@ def _ensure_delayer(state: LabState, node: str, settings: LinkSettings) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.pid, signal.SIGHUP)
         return
-    spawn(
+    record = spawn(
         state,
         _delayer_key(node),
         [
@@ -245,6 +246,26 @@ def _ensure_delayer(state: LabState, node: str, settings: LinkSettings) -> None:
         cgroup_procs=cgroups.procs_files(cgroups.daemons_path(spec.cgroup, node)),
         node=node,
     )
+    # Only then may packets be queued: until the delayer is bound, --queue-bypass would let
+    # them through undelayed and the first measurements would read low.
+    _wait_queue_bound(record.pid, spec.node_dir(node) / "delayer.log")
+
+
+def _wait_queue_bound(pid: int, log: Path, timeout: float = 10.0) -> None:
+    """Until the process has bound NFQUEUE_NUM (its namespace's nfnetlink_queue lists it)."""
+    queues = Path(f"/proc/{pid}/net/netfilter/nfnetlink_queue")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            bound = {int(line.split()[0]) for line in queues.read_text().splitlines()}
+        except (OSError, ValueError, IndexError):
+            bound = set()
+        if NFQUEUE_NUM in bound:
+            return
+        if process_start_time(pid) is None:
+            raise LabError(f"the NFQUEUE delayer exited: {tail(log)}")
+        time.sleep(0.02)
+    raise LabError(f"the NFQUEUE delayer did not bind its queue within {timeout:.0f}s")
 
 
 def _stop_delayer(state: LabState, node: str) -> None:
@@ -254,7 +275,9 @@ def _stop_delayer(state: LabState, node: str) -> None:
         state.save()
 
 
-def apply(state: LabState, node: NodeSpec, settings: LinkSettings) -> None:
+def apply(
+    state: LabState, node: NodeSpec, settings: LinkSettings, profile_name: str = "custom"
+) -> None:
     """Set one node's link, replacing whatever was set before."""
     spec = state.spec
     settings.check(f"node {node.name}")
@@ -310,13 +333,18 @@ def apply(state: LabState, node: NodeSpec, settings: LinkSettings) -> None:
         else:
             _stop_delayer(state, node.name)
     nodes = state.link.setdefault("nodes", {})
-    nodes[node.name] = asdict(settings)
+    nodes[node.name] = {"profile": profile_name, **asdict(settings)}
     state.save()
 
 
 def current(state: LabState, node: str) -> LinkSettings | None:
-    raw = state.link.get("nodes", {}).get(node)
+    raw = dict(state.link.get("nodes", {}).get(node, {}))
+    raw.pop("profile", None)
     return LinkSettings(**raw) if raw else None
+
+
+def profile_of(state: LabState, node: str) -> str:
+    return str(state.link.get("nodes", {}).get(node, {}).get("profile", "none"))
 
 
 # ---- the public operations ----------------------------------------------------------------
@@ -331,9 +359,7 @@ def set_link(state: LabState, profile_name: str, nodes: list[str] | None = None)
         else [n for n in state.spec.nodes if n.type == "rpi"]
     )
     for node in targets:
-        apply(state, node, chosen.settings)
-    state.link["profile"] = profile_name
-    state.save()
+        apply(state, node, chosen.settings, profile_name)
 
 
 def set_node_delay(
@@ -345,8 +371,6 @@ def set_node_delay(
     base = current(state, node) or LinkSettings()
     settings = replace(base, delay_ms=float(delay_ms), jitter_ms=float(jitter_ms))
     apply(state, spec_node, settings)
-    state.link["profile"] = "custom"
-    state.save()
     return settings
 
 
@@ -358,8 +382,10 @@ def stop_delayers(state: LabState) -> None:
 
 def summary(state: LabState) -> dict[str, Any]:
     how = state.link.get("mechanism", "not applied")
+    pis = {profile_of(state, n.name) for n in state.spec.nodes if n.type == "rpi"}
     return {
-        "profile": state.link.get("profile", "none"),
+        # The Pis' common profile; "mixed" once nodes were set one by one.
+        "profile": pis.pop() if len(pis) == 1 else ("mixed" if pis else "none"),
         "mechanism": how,
         "description": describe_mechanism(how)
         if how in (MECHANISM_NETEM, MECHANISM_NFQUEUE)

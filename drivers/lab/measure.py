@@ -45,7 +45,8 @@ def ping(
     return float(rtt.group(2)), float(rtt.group(4)), float(loss.group(1))
 
 
-def _iperf(state: LabState, node: NodeSpec, seconds: float, reverse: bool) -> float:
+def tcp_mbit(state: LabState, node: NodeSpec, seconds: float, upload: bool = False) -> float:
+    """TCP throughput in Mbit/s into the node (download) or out of it (upload)."""
     spec = state.spec
     iperf3 = which("iperf3")
     if iperf3 is None:
@@ -62,7 +63,7 @@ def _iperf(state: LabState, node: NodeSpec, seconds: float, reverse: bool) -> fl
     try:
         argv = [iperf3, "-c", node.address, "-p", str(IPERF_PORT), "-J"]
         argv += ["-t", f"{seconds:g}", "-O", "1", "--connect-timeout", "3000"]
-        if reverse:
+        if upload:
             argv.append("-R")
         for _attempt in range(50):  # until the server listens
             result = run(in_netns(spec.control_netns, argv), check=False, timeout=seconds + 30)
@@ -90,6 +91,6 @@ def _iperf(state: LabState, node: NodeSpec, seconds: float, reverse: bool) -> fl
 def measure(state: LabState, node_name: str, seconds: float = 4.0) -> LinkMeasurement:
     node = state.spec.node(node_name)
     avg, mdev, loss = ping(state, node)
-    download = _iperf(state, node, seconds, reverse=False)
-    upload = _iperf(state, node, seconds, reverse=True)
+    download = tcp_mbit(state, node, seconds)
+    upload = tcp_mbit(state, node, seconds, upload=True)
     return LinkMeasurement(node.name, avg, mdev, loss, download, upload)
