@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "drivers.commands.report",
     "drivers.commands.demo",
     "drivers.commands.lab",
+    "drivers.commands.fault",
 )
 
 
