@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "drivers.commands.demo",
     "drivers.commands.lab",
     "drivers.commands.fault",
+    "drivers.commands.load",
 )
 
 

@@ -63,6 +63,7 @@ class LocustPlan:
     node_python: str = "python3"
     inventory_path: Path | None = None
     summary_file: Path | None = None
+    max_seconds: float | None = None  # without a run time: stop everything after this long
 
     @property
     def worker_count(self) -> int:
@@ -70,7 +71,9 @@ class LocustPlan:
 
     @property
     def deadline_seconds(self) -> float | None:
-        return None if self.run_time is None else self.run_time + _MARGIN_SECONDS
+        """How long the run may last in all; None means until stopped (never on nodes)."""
+        limit = self.run_time if self.run_time is not None else self.max_seconds
+        return None if limit is None else limit + _MARGIN_SECONDS
 
 
 def locust_module_command(python: str, locustfile: str) -> list[str]:

@@ -37,74 +37,127 @@ class LoadOptionError(Exception):
     """A load option is missing or wrong; the message names it."""
 
 
-def add_arguments(parser: Any) -> None:
-    """Register on Locust's parser (``events.init_command_line_parser``)."""
-    # On the parser itself, not a group: Locust's include_in_web_ui only works there.
-    group = parser
-    group.add_argument(
+@dataclass(frozen=True)
+class LoadOption:
+    """One option of the load drivers, declared once for Locust and for `swarmscope load`."""
+
+    flag: str
+    kwargs: dict[str, Any]
+    # Shown in Locust's web UI and offered by `swarmscope load`; the rest are plumbing the
+    # launcher fills in itself.
+    public: bool = True
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+OPTIONS: tuple[LoadOption, ...] = (
+    LoadOption(
         "--mesh-peers",
-        default=os.environ.get(PEERS_ENV, ""),
-        help="mesh peers file (JSON) on this machine; default $" + PEERS_ENV,
-    )
-    group.add_argument(
+        {
+            "default": os.environ.get(PEERS_ENV, ""),
+            "help": f"mesh peers file; default ${PEERS_ENV}",
+        },
+        public=False,
+    ),
+    LoadOption(
         "--mesh-peers-document",
-        default="",
-        include_in_web_ui=False,
-        help="the peers file's content; the master sends it to every worker",
-    )
-    group.add_argument("--message-size", type=int, default=1024, help="bytes per message")
-    group.add_argument(
-        "--batch-messages", type=int, default=100, help="messages per write (one event each)"
-    )
-    group.add_argument(
-        "--window", type=int, default=4, help="batches in flight per peer before waiting"
-    )
-    group.add_argument(
+        {"default": "", "help": "the peers file's content; the master sends it to every worker"},
+        public=False,
+    ),
+    LoadOption("--message-size", {"type": int, "default": 1024, "help": "bytes per message"}),
+    LoadOption(
+        "--batch-messages",
+        {"type": int, "default": 100, "help": "messages per write (one Locust event each)"},
+    ),
+    LoadOption(
+        "--window",
+        {"type": int, "default": 4, "help": "batches in flight per peer before waiting"},
+    ),
+    LoadOption(
         "--messages-total",
-        type=int,
-        default=0,
-        help="messages in the whole run, split over the sending nodes (0: until stopped)",
-    )
-    group.add_argument(
+        {
+            "type": int,
+            "default": 0,
+            "help": "messages in the whole run, split over the nodes (0: until stopped)",
+        },
+    ),
+    LoadOption(
         "--broadcast",
-        action="store_true",
-        default=False,
-        help="send every batch to every peer (default: one peer per batch, in turn)",
-    )
-    group.add_argument("--bulk-bytes", type=int, default=32 * 2**20, help="bytes per bulk stream")
-    group.add_argument(
+        {
+            "action": "store_true",
+            "default": False,
+            "help": "send every batch to every peer (default: one peer per batch, in turn)",
+        },
+    ),
+    LoadOption(
+        "--bulk-bytes", {"type": int, "default": 32 * 2**20, "help": "bytes per bulk stream"}
+    ),
+    LoadOption(
         "--bulk-targets",
-        choices=("rpi", "all"),
-        default="rpi",
-        help="bulk streams go to the Pis (default) or to every peer",
-    )
-    group.add_argument(
-        "--workload-image", default="busybox:latest", help="image of scheduling-load workloads"
-    )
-    group.add_argument(
+        {
+            "choices": ("rpi", "all"),
+            "default": "rpi",
+            "help": "bulk streams go to the Pis (default) or to every peer",
+        },
+    ),
+    LoadOption(
+        "--workload-image",
+        {"default": "busybox:latest", "help": "image of the scheduling-load workloads"},
+    ),
+    LoadOption(
         "--schedule-timeout",
-        type=float,
-        default=60.0,
-        help="seconds a workload may take to run before it counts as failed",
-    )
-    group.add_argument(
+        {
+            "type": float,
+            "default": 60.0,
+            "help": "seconds a workload may take to run before it counts as failed",
+        },
+    ),
+    LoadOption(
         "--stages",
-        default="",
-        include_in_web_ui=False,
-        help="load shape DURATION:USERS:SPAWN_RATE,... (used with locustfile 'stages')",
-    )
-    group.add_argument(
+        {"default": "", "help": "load shape DURATION:USERS:SPAWN_RATE,... (locustfile 'stages')"},
+        public=False,
+    ),
+    LoadOption(
         "--summary-file",
-        default="",
-        include_in_web_ui=False,
-        help="write the run's stats and node reports here as JSON when Locust quits",
-    )
-    group.add_argument(
+        {"default": "", "help": "write the run's stats and node reports here when Locust quits"},
+        public=False,
+    ),
+    LoadOption(
         "--thresholds-file",
-        default="",
-        include_in_web_ui=False,
-        help="thresholds.yaml judged for the exit code (default: the repository's)",
-    )
+        {"default": "", "help": "thresholds.yaml judged for the exit code (default: the repo's)"},
+    ),
+)
+
+
+def add_arguments(parser: Any) -> None:
+    """Register every option on Locust's parser (``events.init_command_line_parser``).
+
+    On the parser itself, not a group: Locust's ``include_in_web_ui`` only works there.
+    """
+    for option in OPTIONS:
+        parser.add_argument(option.flag, include_in_web_ui=option.public, **option.kwargs)
+
+
+def add_cli_arguments(parser: Any) -> None:
+    """The public options on `swarmscope load`, defaulting to "not given" (Locust's default)."""
+    group = parser.add_argument_group("load options (passed on to Locust)")
+    for option in OPTIONS:
+        if option.public:
+            kwargs = {k: v for k, v in option.kwargs.items() if k != "default"}
+            group.add_argument(option.flag, default=None, **kwargs)
+
+
+def forwarded_arguments(args: Any) -> list[str]:
+    """The public options given on `swarmscope load`, as Locust command-line arguments."""
+    argv: list[str] = []
+    for option in OPTIONS:
+        value = getattr(args, option.dest, None) if option.public else None
+        if value is None or value is False:
+            continue
+        argv += [option.flag] if value is True else [option.flag, str(value)]
+    return argv
 
 
 @dataclass(frozen=True)

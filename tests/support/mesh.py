@@ -38,3 +38,16 @@ def write_peers(path: Path, nodes: dict[str, int], types: dict[str, str] | None 
     }
     path.write_text(json.dumps(document))
     return path
+
+
+def locust_processes() -> set[int]:
+    """PIDs of the Locust processes swarmscope starts (masters and workers, any namespace)."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"drivers.load.run_locust" in text:
+            found.add(int(cmdline.parent.name))
+    return found

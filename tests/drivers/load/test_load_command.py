@@ -1,0 +1,113 @@
+"""`swarmscope load`: bad input is one line before anything starts; the web UI runs for real
+on the lab with a worker in every node, serves /metrics, and Ctrl-C stops every process."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from drivers.cli import main
+from drivers.inventory import Inventory
+from drivers.load.options import OPTIONS, forwarded_arguments
+from tests.support.daemons import free_port
+from tests.support.mesh import locust_processes
+
+INVENTORY = """\
+version: 1
+cluster: {name: t, backend: dockerswarm, prometheus_url: "http://10.9.9.2:9090",
+          pushgateway_url: "http://10.9.9.2:9091"}
+nodes:
+  - {name: rpi-0, address: 10.9.9.10, role: manager, type: rpi}
+  - {name: rpi-1, address: 10.9.9.11, role: worker, type: rpi}
+"""
+
+
+@pytest.fixture
+def pis_only(tmp_path: Path) -> Path:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(INVENTORY)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "messages", "--stages", "30s:5"], r"--stages: stage 1 '30s:5': expected"),
+        (["run", "messages", "--run-time", "soon"], r"--run-time: 'soon' is not a quantity"),
+        (["run", "bandwidth"], r"cluster\.yaml: no node of type gpu to stream from"),
+        (["run", "messages", "--nodes", "rpi-9"], r"no node named 'rpi-9'"),
+        (["ui", "messages", "--max-duration", "x"], r"--max-duration: 'x' is not a quantity"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    pis_only: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is started when the command line or inventory cannot work."""
+    code = main(["load", *argv, "--inventory", str(pis_only)])
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert re.search(message, error), error
+    assert error.startswith("swarmscope: error: ")
+    assert len(error.splitlines()) == 1
+
+
+def test_only_options_given_are_passed_to_locust() -> None:
+    """Locust's own defaults stay in force unless an option is given; flags stay bare."""
+
+    class Given:
+        message_size = 4096
+        broadcast = True
+        window = None
+
+    assert forwarded_arguments(Given()) == ["--message-size", "4096", "--broadcast"]
+    assert {o.flag for o in OPTIONS if not o.public} >= {"--summary-file", "--mesh-peers-document"}
+
+
+@pytest.mark.root
+@pytest.mark.lab
+def test_web_ui_with_a_worker_per_node(lab_inventory: Inventory, tmp_path: Path) -> None:
+    """Every node's worker connects, /metrics answers, and Ctrl-C ends master and workers."""
+    before = locust_processes()
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "drivers", "load", "ui", "messages"),
+            *("--inventory", str(lab_inventory.path), "--web-port", str(port)),
+            *("--logs", str(tmp_path / "logs")),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 60
+        workers = 0.0
+        while workers < len(lab_inventory.nodes):
+            assert time.monotonic() < deadline, "workers did not all connect"
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(url, timeout=2) as page:
+                    text = page.read().decode()
+            except OSError:
+                continue
+            found = re.search(r"^locust_workers (\S+)$", text, re.MULTILINE)
+            workers = float(found.group(1)) if found else 0.0
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr[-2000:]
+    assert f"Locust web UI: http://127.0.0.1:{port}/" in stderr
+    logs = sorted(p.name for p in (tmp_path / "logs").glob("locust-worker-*.log"))
+    assert logs == sorted(f"locust-worker-{n.name}.log" for n in lab_inventory.nodes)
+    assert locust_processes() <= before, "a Locust master or worker was left running"
