@@ -26,6 +26,9 @@ COMMAND_MODULES = (
     "drivers.commands.lab",
     "drivers.commands.fault",
     "drivers.commands.load",
+    "drivers.commands.render",
+    "drivers.commands.grafana",
+    "drivers.commands.targets",
 )
 
 

@@ -1,7 +1,10 @@
 """Prometheus file_sd target files written from an inventory, so node addresses are typed once.
 
 `prometheus/prometheus.yml` reads ``targets/*.json`` beside it; the lab, the compose stack
-and a hand-run Prometheus all feed it through this one writer.
+and a hand-run Prometheus all feed it through this one writer. For the compose stack
+(``compose=True``) the Pushgateway, Alertmanager and Locust master are the compose
+services, reached by service name on the compose network; the nodes are reached at their
+inventory addresses either way.
 """
 
 from __future__ import annotations
@@ -12,12 +15,19 @@ from typing import Any
 
 from drivers.inventory import Inventory
 
-# file name -> the prometheus.yml job that reads it
+# job -> the file prometheus.yml reads it from
 TARGET_FILES = {
     "swarmlet": "swarmlet.json",
     "node": "node.json",
     "pushgateway": "pushgateway.json",
     "alertmanager": "alertmanager.json",
+    "locust": "locust.json",
+}
+# Service name and container port in compose/docker-compose.yml.
+COMPOSE_SERVICES = {
+    "pushgateway": "pushgateway:9091",
+    "alertmanager": "alertmanager:9093",
+    "locust": "locust:8089",
 }
 
 
@@ -25,8 +35,14 @@ def _host_port(url: str) -> str:
     return url.split("://", 1)[1].split("/", 1)[0]
 
 
-def target_groups(inventory: Inventory) -> dict[str, list[dict[str, Any]]]:
-    """Target groups per job; every node target carries the `node`, `type` and `cluster` labels."""
+def target_groups(
+    inventory: Inventory, *, compose: bool = False, locust: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Target groups per job; every node target carries the `node`, `type` and `cluster` labels.
+
+    ``locust`` is the Locust master's web address (HOST:PORT) when one runs; with ``compose``
+    it defaults to the compose service.
+    """
 
     def node_group(port_of: str) -> list[dict[str, Any]]:
         return [
@@ -42,27 +58,32 @@ def target_groups(inventory: Inventory) -> dict[str, list[dict[str, Any]]]:
             for node in inventory.nodes
         ]
 
-    groups: dict[str, list[dict[str, Any]]] = {
+    cluster = {"cluster": inventory.name}
+    pushgateway = (
+        COMPOSE_SERVICES["pushgateway"] if compose else _host_port(inventory.pushgateway_url)
+    )
+    alertmanager = (
+        COMPOSE_SERVICES["alertmanager"]
+        if compose
+        else (_host_port(inventory.alertmanager_url) if inventory.alertmanager_url else None)
+    )
+    locust_master = locust or (COMPOSE_SERVICES["locust"] if compose else None)
+    return {
         "swarmlet": node_group("exporter_port"),
         "node": node_group("node_exporter_port"),
-        "pushgateway": [
-            {
-                "targets": [_host_port(inventory.pushgateway_url)],
-                "labels": {"cluster": inventory.name},
-            }
-        ],
-        "alertmanager": [],
+        "pushgateway": [{"targets": [pushgateway], "labels": cluster}],
+        "alertmanager": [{"targets": [alertmanager]}] if alertmanager else [],
+        "locust": [{"targets": [locust_master], "labels": cluster}] if locust_master else [],
     }
-    if inventory.alertmanager_url:
-        groups["alertmanager"] = [{"targets": [_host_port(inventory.alertmanager_url)]}]
-    return groups
 
 
-def write_targets(inventory: Inventory, directory: Path) -> list[Path]:
+def write_targets(
+    inventory: Inventory, directory: Path, *, compose: bool = False, locust: str | None = None
+) -> list[Path]:
     """Write one file_sd JSON file per job atomically (Prometheus re-reads them on change)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for job, groups in target_groups(inventory).items():
+    for job, groups in target_groups(inventory, compose=compose, locust=locust).items():
         path = directory / TARGET_FILES[job]
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
