@@ -14,6 +14,7 @@ from drivers.push import Pusher
 from drivers.remote import SshPool
 from drivers.results import RunDirectory
 from drivers.scenarios import SCENARIO_MODULES
+from drivers.scenarios import scale as scale_module
 from drivers.scenarios.base import ScenarioContext, load_scenario, run_scenario
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,16 @@ def register(subparsers: Any) -> None:
         help="leave a scenario out",
     )
     everything.set_defaults(func=run_command, scenarios=list(SCENARIO_MODULES))
+    scale = scenarios.add_parser(
+        "scale",
+        help="lab only: join, scheduling and mesh discovery against node count, fitted",
+        description="Build a fresh lab for each size, run join, scheduling and mesh in it, "
+        "remove it, and fit a line through each figure against the node count (the seed's "
+        "'linear performance with 5+ nodes'). Needs root.",
+        epilog="example: swarmscope run scale --nodes 5,10,20",
+    )
+    scale_module.add_arguments(scale)
+    scale.set_defaults(func=scale_module.run_scale)
     for name in SCENARIO_MODULES:
         scenario = load_scenario(name)
         sub = scenarios.add_parser(name, help=scenario.help, description=scenario.help)
