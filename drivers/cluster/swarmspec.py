@@ -156,8 +156,9 @@ def task_record(
     updated = parse_timestamp(status.get("Timestamp")) or created
     node_id = raw.get("NodeID") or ""
     # Err holds the scheduler's reason ("no suitable node (insufficient resources on 6
-    # nodes)"); Message only the state's name ("pending task scheduling").
-    message = status.get("Err") or status.get("Message") or ""
+    # nodes)") or a failure's; Message only describes the state ("scheduler assigned task
+    # to node"), which is progress, not a reason.
+    message = status.get("Err") or ""
     return Task(
         task_id=raw["ID"],
         workload_id=raw["ServiceID"],

@@ -99,9 +99,10 @@ class JoinScenario:
         parser.add_argument(
             "--mode",
             dest="join_mode",
-            choices=(*MODES, "both"),
+            choices=(*MODES, "both", "none"),
             default="both",
-            help="one node at a time, all at once, or both (default: %(default)s)",
+            help="one node at a time, all at once, both, or none (only the overhead window, "
+            "e.g. while your own workload runs) (default: %(default)s)",
         )
         parser.add_argument(
             "--overhead-window",
@@ -122,11 +123,13 @@ class _JoinRun:
         options = context.options
         self.workers = self._workers(getattr(options, "join_nodes", None))
         mode = getattr(options, "join_mode", "both")
-        self.modes = MODES if mode == "both" else (mode,)
+        self.modes: tuple[str, ...] = {"both": MODES, "none": ()}.get(mode, (mode,))
         try:
             self.window = parse_duration(str(getattr(options, "join_overhead_window", "30s")))
         except ValueError as exc:
             raise ConfigError(f"--overhead-window: {exc}") from None
+        if not self.modes and self.window <= 0:
+            raise ConfigError("--mode none with --overhead-window 0 would measure nothing")
         self.measured: dict[str, dict[str, NodeJoin]] = {m: {} for m in MODES}
         self.concurrent_seconds: float | None = None
         self.overhead: dict[str, Overhead] = {}
@@ -157,12 +160,13 @@ class _JoinRun:
         # Registered first, so it runs last: the cluster is whole again whatever happened.
         self.context.on_cleanup("rejoin every worker", self._restore)
         self._install_accounting()
-        with Progress("join", total=len(self.workers) * len(self.modes)) as progress:
-            if "sequential" in self.modes:
-                for node in self.workers:
-                    self._join_one(node, progress)
-            if "concurrent" in self.modes:
-                self._join_all(progress)
+        if self.modes:
+            with Progress("join", total=len(self.workers) * len(self.modes)) as progress:
+                if "sequential" in self.modes:
+                    for node in self.workers:
+                        self._join_one(node, progress)
+                if "concurrent" in self.modes:
+                    self._join_all(progress)
         if self.window > 0:
             self._measure_overhead()
         self.push.now()

@@ -79,6 +79,7 @@ class MigrationScenario:
         parser.add_argument(
             "--repeat",
             dest="migration_repeat",
+            metavar="N",
             type=int,
             default=1,
             help="moves, alternating direction (default: %(default)s)",
@@ -86,6 +87,7 @@ class MigrationScenario:
         parser.add_argument(
             "--image",
             dest="migration_image",
+            metavar="IMAGE",
             default=None,
             help="image of the workload (default: the lab's busybox in a lab, else busybox:latest)",
         )

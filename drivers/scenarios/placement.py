@@ -81,6 +81,7 @@ class PlacementScenario:
             "--file",
             dest="placement_file",
             type=Path,
+            metavar="FILE",
             default=DEFAULT_FILE,
             help="workload file in the seed's format (default: the seed's "
             "benchmarks/configs/heterogeneous_workload.yaml)",
@@ -88,6 +89,7 @@ class PlacementScenario:
         parser.add_argument(
             "--image",
             dest="placement_image",
+            metavar="IMAGE",
             default=None,
             help="image for workloads the file gives none (default: the lab's busybox in a "
             "lab, else busybox:latest)",

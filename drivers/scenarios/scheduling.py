@@ -57,6 +57,7 @@ class SchedulingScenario:
             dest="scheduling_count",
             type=int,
             default=50,
+            metavar="N",
             help="workloads (default: %(default)s)",
         )
         add(
@@ -71,24 +72,28 @@ class SchedulingScenario:
             "--cpu",
             dest="scheduling_cpu",
             type=float,
+            metavar="CPUS",
             default=0.5,
             help="CPUs reserved by each CPU workload (default: %(default)s)",
         )
         add(
             "--memory",
             dest="scheduling_memory",
+            metavar="SIZE",
             default="128M",
             help="memory reserved by each CPU workload (default: %(default)s)",
         )
         add(
             "--command",
             dest="scheduling_command",
+            metavar="COMMAND",
             default="sleep 60",
             help="what a CPU workload runs (default: %(default)r)",
         )
         add(
             "--gpu-command",
             dest="scheduling_gpu_command",
+            metavar="COMMAND",
             default="sleep 2",
             help="what a GPU workload runs: a short job like the seed's nvidia-smi "
             "(default: %(default)r)",
@@ -96,6 +101,7 @@ class SchedulingScenario:
         add(
             "--image",
             dest="scheduling_image",
+            metavar="IMAGE",
             default=None,
             help="image of every workload (default: the lab's busybox in a lab, else "
             "busybox:latest)",
@@ -103,6 +109,7 @@ class SchedulingScenario:
         add(
             "--concurrency",
             dest="scheduling_concurrency",
+            metavar="N",
             type=int,
             default=16,
             help="submissions in flight at once (default: %(default)s)",

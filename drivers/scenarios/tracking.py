@@ -247,7 +247,11 @@ class _Watch:
         if len(placement.ran) + placement.finished_unseen >= placement.spec.replicas:
             self.resolve(placement, "running")
             return
-        pending = [t for t in tasks if t.state is TaskState.PENDING and t.message]
+        # Only a task the scheduler could not place has a reason worth judging; one that is
+        # assigned to a node and starting is on its way.
+        pending = [
+            t for t in tasks if t.state is TaskState.PENDING and t.node is None and t.message
+        ]
         reason = pending[-1].message if pending else ""
         if "resource" in reason.lower():
             placement.waited_for_capacity = True

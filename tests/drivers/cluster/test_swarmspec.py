@@ -138,6 +138,18 @@ def test_tasks_map_states_times_and_reasons() -> None:
     assert (running.state, running.node) == (TaskState.RUNNING, "rpi-1")
     assert running.running_since is not None
     assert running.running_since - running.created_at == pytest.approx(1.25)
+    assigned = task_record(
+        {
+            "ID": "t3",
+            "ServiceID": "s1",
+            "NodeID": "n1",
+            "Status": {"State": "assigned", "Message": "scheduler assigned task to node"},
+        },
+        {},
+        {"n1": "rpi-1"},
+    )
+    # A state's description is progress, not a reason: only Err is a reason.
+    assert (assigned.state, assigned.node, assigned.message) == (TaskState.PENDING, "rpi-1", "")
     for swarm_state, state in (
         ("rejected", TaskState.FAILED),
         ("complete", TaskState.COMPLETE),
