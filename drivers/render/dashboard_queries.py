@@ -95,6 +95,16 @@ def substitute(expr: str, values: Mapping[str, str]) -> str:
     return _VARIABLE.sub(replace, expr)
 
 
+_REGEX_META = re.compile(r"[$^*{}\[\]'+?.()|]")
+
+
+def _regex_escape(value: str) -> str:
+    """A label value inside a PromQL regex string, escaped as Grafana's Prometheus source
+    does: metacharacters get a backslash, doubled because the regex sits in a string."""
+    value = value.replace("\\", "\\\\\\\\")
+    return _REGEX_META.sub(lambda match: "\\\\" + match.group(), value)
+
+
 class DashboardQueryChecker:
     def __init__(
         self,
@@ -133,7 +143,7 @@ class DashboardQueryChecker:
             results.append(QueryResult(query, selector, status, f"{len(options)} values"))
             # "All": Grafana joins the current values into one regex alternation.
             values[variable] = (
-                "(" + "|".join(re.escape(o) for o in options) + ")" if options else ""
+                "(" + "|".join(_regex_escape(o) for o in options) + ")" if options else ""
             )
         for query in panel_queries(dashboard):
             results.append(self._run(query, substitute(query.expr, values)))

@@ -178,6 +178,7 @@ def _throttling_cases() -> list[RuleCase]:
                 Series.of(metric, flags("under_voltage"), "1x5"),
             ),
             (
+                Check(0, THROTTLED.alert),  # pending: a flag must hold for its `for`
                 Check(
                     _minutes(3), THROTTLED.alert, (THROTTLED.expected(flags("soft_temp_limit"), 1),)
                 ),

@@ -95,10 +95,12 @@ def wait_until_targets(url: str, jobs: set[str], timeout: float = 20.0) -> None:
     """Until Prometheus has discovered a target of every job in ``jobs``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        answer = requests.get(f"{url}/api/v1/targets", timeout=2).json()
-        seen = {t["labels"].get("job") for t in answer["data"]["activeTargets"]}
-        if jobs <= seen:
-            return
+        response = requests.get(f"{url}/api/v1/targets", timeout=2)
+        # 503 with a plain-text body while Prometheus still opens its database
+        if response.status_code == 200:
+            seen = {t["labels"].get("job") for t in response.json()["data"]["activeTargets"]}
+            if jobs <= seen:
+                return
         time.sleep(0.2)
     raise TimeoutError(f"Prometheus at {url} did not discover {sorted(jobs)} in {timeout}s")
 
