@@ -89,6 +89,7 @@ def register(subparsers: Any) -> None:
     named(probe)
     probe.add_argument("--node", action="append", help="node to measure (default: rpi-1)")
     probe.add_argument("--seconds", type=float, default=4.0, help="per iperf3 direction")
+    probe.add_argument("--pings", type=int, default=20, help="pings, 0.05 s apart (default 20)")
     probe.set_defaults(func=run_measure)
 
     remove = commands.add_parser("down", help="remove the lab, leaving the host as found")
@@ -170,12 +171,13 @@ def run_link(args: argparse.Namespace) -> int:
 
 def run_measure(args: argparse.Namespace) -> int:
     state = inspection.load_state(args.name)
-    print(f"profile {state.link.get('profile', '?')}, mechanism {state.link.get('mechanism', '?')}")
+    link = links.summary(state)
+    print(f"profile {link['profile']}, mechanism {link['mechanism']}")
     print(
         f"{'NODE':<12} {'PING ms':>9} {'±':>6} {'LOSS %':>7} {'DOWN Mbit/s':>12} {'UP Mbit/s':>10}"
     )
     for node in args.node or ["rpi-1"]:
-        m = measure.measure(state, node, args.seconds)
+        m = measure.measure(state, node, args.seconds, args.pings)
         print(
             f"{m.node:<12} {m.ping_avg_ms:>9.2f} {m.ping_mdev_ms:>6.2f} "
             f"{m.ping_loss_percent:>7.1f} {m.download_mbit:>12.1f} {m.upload_mbit:>10.1f}"

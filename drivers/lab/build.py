@@ -271,6 +271,13 @@ def _wait_for_targets(state: LabState, missing: list[str], timeout: float, say: 
             say(f"prometheus: {len(targets)} targets up")
             return
         time.sleep(0.5)
+    if down and all(item.startswith("swarmlet/") for item in down):
+        # The exporter under development may fail on its own; the cluster itself is fine,
+        # and `lab status` keeps showing (and exiting 1 for) the targets that are down.
+        note = f"swarmlet-exporter targets down after {timeout:.0f}s: {', '.join(down)}"
+        state.notes.append(note)
+        say(f"warning: {note} (see nodes/NODE/swarmlet-exporter.log)")
+        return
     raise LabError(f"Prometheus targets still down after {timeout:.0f}s: {', '.join(down)}")
 
 

@@ -88,9 +88,11 @@ def tcp_mbit(state: LabState, node: NodeSpec, seconds: float, upload: bool = Fal
                 server.wait()
 
 
-def measure(state: LabState, node_name: str, seconds: float = 4.0) -> LinkMeasurement:
+def measure(
+    state: LabState, node_name: str, seconds: float = 4.0, pings: int = 20
+) -> LinkMeasurement:
     node = state.spec.node(node_name)
-    avg, mdev, loss = ping(state, node)
+    avg, mdev, loss = ping(state, node, count=pings, interval=0.05)
     download = tcp_mbit(state, node, seconds)
     upload = tcp_mbit(state, node, seconds, upload=True)
     return LinkMeasurement(node.name, avg, mdev, loss, download, upload)

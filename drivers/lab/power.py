@@ -91,6 +91,17 @@ def _record(state: LabState, key: str) -> ProcessRecord | None:
     return record if record is not None and record.is_same_process() else None
 
 
+def _remove_stale_pidfile(path: Path) -> None:
+    """Remove a pid file whose process is gone (or only a zombie)."""
+    try:
+        pid = int(path.read_text(encoding="ascii").strip() or "0")
+    except (OSError, ValueError):
+        return
+    if pid <= 0 or process_start_time(pid) is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 def engine_pids(state: LabState, node: str) -> set[int]:
     """The node's dockerd, everything it forked, and engine processes in its daemon cgroup."""
     pids: set[int] = set()
@@ -140,8 +151,12 @@ def engine_start(state_dir: Path, node_name: str) -> bool:
         node = state.spec.node(node_name)
         if _record(state, f"dockerd@{node_name}") is not None:
             return False
-        # A killed engine leaves its socket behind; the new one must not be mistaken for
-        # ready before it listens.
+        # A killed engine leaves its socket and pid files behind. dockerd refuses to start
+        # while its pid file names a live process, and a SIGKILLed dockerd can stay a zombie
+        # for seconds until init reaps it.
+        directory = state.spec.node_dir(node_name)
+        _remove_stale_pidfile(directory / "docker.pid")
+        _remove_stale_pidfile(directory / "exec" / "containerd" / "containerd.pid")
         with contextlib.suppress(FileNotFoundError):
             engine.socket_path(state.spec, node_name).unlink()
         engine.start(state, node)
@@ -151,7 +166,13 @@ def engine_start(state_dir: Path, node_name: str) -> bool:
 
 
 def power_on(state_dir: Path, node_name: str) -> None:
-    engine_start(state_dir, node_name)
+    """Engine first, then the exporters (they are started even if the engine fails, and the
+    engine's failure is raised afterwards)."""
+    failure: SwarmscopeError | None = None
+    try:
+        engine_start(state_dir, node_name)
+    except SwarmscopeError as exc:
+        failure = exc
     with _locked(state_dir) as state:
         node: NodeSpec = state.spec.node(node_name)
         if "swarmlet-exporter@" + node_name in state.processes and not _record(
@@ -162,6 +183,8 @@ def power_on(state_dir: Path, node_name: str) -> None:
             state, f"node-exporter@{node_name}"
         ):
             agents.start_node_exporter(state, node)
+    if failure is not None:
+        raise failure
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from drivers.inventory import Inventory
-from drivers.lab import load_state
+from drivers.lab import LAB_IMAGE, load_state
 from drivers.lab.spec import cgroup_root, state_dir_for
 from drivers.lab.state import STATE_FILE, LabState
 from tests.drivers.lab.hoststate import Sandbox, lab_processes, sandbox, snapshot, still_running
@@ -74,6 +75,31 @@ def _limits(state: LabState, node: str) -> tuple[int, int]:
     return quota, memory
 
 
+def _check_container_is_limited(state: LabState) -> None:
+    """A container on a limited Pi lives under its node's cgroup and is OOM-killed when it
+    allocates more than the node's memory limit."""
+    engine = docker.DockerClient(base_url=f"unix://{state.spec.node_dir('rpi-1')}/docker.sock")
+    try:
+        cgroup = engine.containers.run(
+            LAB_IMAGE, ["cat", "/proc/self/cgroup"], remove=True, init=True
+        ).decode()
+        assert f":memory:{state.spec.cgroup}/rpi-1/containers/" in cgroup
+        hog = engine.containers.run(
+            LAB_IMAGE,
+            ["sh", "-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"],
+            detach=True,
+        )
+        try:
+            outcome = hog.wait(timeout=60)
+            assert outcome["StatusCode"] == 137  # SIGKILL by the OOM killer
+            hog.reload()
+            assert hog.attrs["State"]["OOMKilled"]
+        finally:
+            hog.remove(force=True)
+    finally:
+        engine.close()
+
+
 def test_up_status_down_twice_leaves_the_host_as_found(box: Sandbox, lab_name: str) -> None:
     """up → status (all Ready, targets up) → refused duplicate up → down → host identical;
     down again is harmless; a second up after down works and its down is clean too."""
@@ -98,6 +124,8 @@ def test_up_status_down_twice_leaves_the_host_as_found(box: Sandbox, lab_name: s
         state = load_state(lab_name)
         # A Pi's containers are held to its limits; gpu-primary is not limited.
         assert _limits(state, "rpi-1") == (50_000, 256 * 2**20)
+        if round_number == 1:
+            _check_container_is_limited(state)
         if round_number == 1:
             again = swarmscope("lab", "up", "--name", lab_name, "--nodes", "2")
             assert again.returncode == 2
