@@ -11,7 +11,7 @@ Section 3 of the seed, measured in four steps:
 4. figures into the run directory (``coordination_latency``: the mean RTT of each pair, the
    figure the report judges) and to the Pushgateway for Grafana.
 
-Sub-millisecond RTTs come from the survey (kernel timestamps); Locust's own latency figures
+Sub-millisecond RTTs come from the survey (the exporter's prober); Locust's own latency figures
 have 1 ms resolution and are not used for them.
 """
 

@@ -44,7 +44,7 @@ class MeshCollector:
         pair = ["source", "destination"]
         rtt = MetricFamily(
             "swarmlet_mesh_rtt_seconds",
-            "Round-trip time of mesh probes from source to destination (kernel timestamps, "
+            "Round-trip time of mesh probes from source to destination (kernel send stamps, "
             "the responder's own holding time subtracted).",
             "histogram",
             pair,

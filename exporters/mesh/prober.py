@@ -4,11 +4,13 @@ Each peer is probed once per ``interval`` (each gap drawn from interval x [0.9, 
 first probe at a random point of the first interval, so nodes never probe in lock-step). A
 probe is lost when no reply came within ``timeout``. The round-trip time is::
 
-    kernel receive stamp of the reply - kernel send stamp of the probe - responder dwell
+    time the reply was read - kernel send stamp of the probe - responder dwell
 
-with ``time.time_ns()`` standing in where the kernel gives no stamp, and the monotonic clock
-guarding against a wall-clock step between the two stamps. Everything runs in this one
-thread, which only sends, receives and counts; readers take a ``snapshot()``.
+with ``time.time_ns()`` standing in where the kernel gives no send stamp, and the monotonic
+clock guarding against a wall-clock step between the two. Why the receive side is not a
+kernel stamp: see ``timestamps``. Everything runs in this one thread, which only sends,
+receives and counts, and the exporter keeps other work out of its process's steady state
+(collectors run only when scraped); readers take a ``snapshot()``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,7 @@ from dataclasses import dataclass
 
 from exporters.mesh import wire
 from exporters.mesh.peers import Peer
-from exporters.mesh.timestamps import (
-    ANCILLARY_SPACE,
-    enable_prober_timestamps,
-    read_send_times,
-    receive_time_ns,
-)
+from exporters.mesh.timestamps import enable_prober_timestamps, read_send_times
 
 log = logging.getLogger("swarmlet_exporter.mesh")
 
@@ -44,7 +41,8 @@ RTT_BUCKETS: tuple[float, ...] = (
     0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
     0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0,
 )  # fmt: skip
-# A kernel RTT larger than the monotonic one by more than this means the wall clock stepped.
+# An RTT on the wall clock larger than on the monotonic one by more than this means the wall
+# clock stepped between the two readings.
 _CLOCK_SLACK_NS = 1_000_000
 
 SampleCallback = Callable[[str, float | None, int], None]
@@ -180,7 +178,7 @@ class Prober:
 
     @property
     def kernel_timestamps(self) -> bool:
-        """True when every socket in use gets kernel send and receive stamps."""
+        """True when every socket in use gets kernel send stamps."""
         return all(self._kernel_stamps.values()) if self._kernel_stamps else False
 
     def snapshot(self) -> list[PeerSnapshot]:
@@ -336,13 +334,13 @@ class Prober:
     def _receive(self, sock: socket.socket) -> None:
         while True:
             try:
-                datagram, ancillary, _, _ = sock.recvmsg(wire.PROBE.size + 1, ANCILLARY_SPACE)
+                datagram = sock.recv(wire.PROBE.size + 1)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. ECONNREFUSED queued by an ICMP error
                 log.debug("mesh prober receive: %s", exc)
                 return
-            received = receive_time_ns(ancillary) or time.time_ns()
+            received = time.time_ns()
             received_monotonic = time.monotonic_ns()
             parsed = wire.parse_reply(datagram)
             if parsed is None:

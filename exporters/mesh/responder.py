@@ -1,8 +1,8 @@
 """The UDP echo every node runs: answers each probe at once with how long it held it.
 
-It runs in a thread of its own and does nothing but receive, stamp and send, so it answers
-within microseconds; the time it still needs (from the kernel's receive stamp to just before
-``sendto``) travels back in the reply and the prober subtracts it.
+It runs in a thread of its own and does nothing but receive and send, so it answers within
+microseconds; the time it still needs (from reading the probe to just before ``sendto``)
+travels back in the reply and the prober subtracts it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import threading
 import time
 
 from exporters.mesh import wire
-from exporters.mesh.timestamps import ANCILLARY_SPACE, enable_receive_timestamps, receive_time_ns
 
 log = logging.getLogger("swarmlet_exporter.mesh")
 
@@ -32,7 +31,6 @@ class Responder:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.kernel_timestamps = enable_receive_timestamps(sock)
         # A short timeout lets stop() end the thread without closing the socket under it.
         sock.settimeout(0.5)
         self.answered = 0
@@ -55,10 +53,10 @@ class Responder:
         self.sock.close()
 
     def _serve(self) -> None:
-        recvmsg, sendto, time_ns = self.sock.recvmsg, self.sock.sendto, time.time_ns
+        recvfrom, sendto, time_ns = self.sock.recvfrom, self.sock.sendto, time.time_ns
         while not self._stop.is_set():
             try:
-                datagram, ancillary, _, sender = recvmsg(wire.PROBE.size + 1, ANCILLARY_SPACE)
+                datagram, sender = recvfrom(wire.PROBE.size + 1)
             except TimeoutError:
                 continue
             except OSError as exc:
@@ -67,7 +65,7 @@ class Responder:
                 log.warning("mesh responder: receive failed: %s", exc)
                 time.sleep(0.1)
                 continue
-            received = receive_time_ns(ancillary) or time_ns()
+            received = time_ns()
             reply = wire.reply_to(datagram, max(0, time_ns() - received))
             if reply is None:
                 continue

@@ -24,6 +24,11 @@ from exporters.quietlog import QuietLog
 
 log = logging.getLogger("swarmlet_exporter.mesh")
 _STREAMS_START_SECONDS = 10.0
+# How long another thread may hold the GIL while the prober or responder waits for it
+# (Python's default is 5 ms). Measured here with a CPU-bound thread beside the responder:
+# median RTT 30 ms at the default, 0.7 ms at 0.5 ms. The exporter's collectors run only
+# when scraped and hardly notice the more frequent hand-over.
+SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class MeshError(Exception):
@@ -80,6 +85,7 @@ class MeshService:
         host = self.settings.listen_host
         try:
             sock = bind_udp(host, self.port)
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         except OSError as exc:
             raise MeshError(f"cannot listen on UDP {host}:{self.port}: {exc.strerror}") from None
         self.responder = Responder(sock).start()

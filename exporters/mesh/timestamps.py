@@ -1,11 +1,16 @@
-"""Kernel timestamps for probes: when a datagram really left and really arrived.
+"""Kernel send timestamps for probes: when a datagram really entered the interface queue.
 
-A probe's RTT is taken between two kernel timestamps, not between two Python calls: the
-send time is the kernel's ``SCM_TSTAMP_SCHED`` stamp (taken as the datagram enters the
-interface queue, inside ``sendto``; local queueing delay counts, as it does for ``ping``)
-and the receive time is the kernel's software receive stamp. A thread of the same process
-holding the GIL then delays only when Python sees the numbers, not the numbers themselves.
-Where the kernel offers no timestamps the caller falls back to ``time.time_ns()``.
+The send time of a probe is the kernel's ``SCM_TSTAMP_SCHED`` stamp, taken inside
+``sendto`` as the datagram enters the interface queue (local queueing and an egress netem
+delay count, as they do for ``ping``), so a thread of the same process holding the GIL
+between our clock read and the system call cannot inflate the RTT. Where the kernel offers
+no stamps the caller falls back to ``time.time_ns()``.
+
+Receive times are deliberately NOT the kernel's receive stamps: Linux takes those when the
+interface hands the packet up, before netfilter and before an ifb ingress qdisc. A delay
+emulated on the receiving host (the lab's NFQUEUE delayer on INPUT, netem on ifb) happens
+after that stamp and would vanish from the RTT -- ``ping`` from a delayed node misses it
+for that reason. The receive time is taken when the packet reaches the socket's reader.
 
 Constants are Linux's (Python does not export them); the ``_OLD`` socket options return
 timespecs of the platform's ``long``, which is why they are decoded with native sizes (a
@@ -17,10 +22,8 @@ from __future__ import annotations
 import socket
 import struct
 
-SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD
 SO_TIMESTAMPING = 37  # SO_TIMESTAMPING_OLD
 SOF_TIMESTAMPING_TX_SCHED = 1 << 8
-SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
 SOF_TIMESTAMPING_SOFTWARE = 1 << 4
 SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
 IP_RECVERR = 11
@@ -32,31 +35,15 @@ _TIMESPEC = struct.Struct("@ll")
 # struct sock_extended_err: errno u32, origin u8, type u8, code u8, pad u8, info u32, data u32
 _EXTENDED_ERR = struct.Struct("@IBBBBII")
 ANCILLARY_SPACE = 512
-PROBER_FLAGS = (
-    SOF_TIMESTAMPING_TX_SCHED
-    | SOF_TIMESTAMPING_RX_SOFTWARE
-    | SOF_TIMESTAMPING_SOFTWARE
-    | SOF_TIMESTAMPING_OPT_TSONLY
-)
+PROBER_FLAGS = SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY
 
 _RECVERR = ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR))
 
-Ancillary = list[tuple[int, int, bytes]]
-
 
 def enable_prober_timestamps(sock: socket.socket) -> bool:
-    """Ask for kernel send (SCHED) and receive stamps; False where the kernel refuses."""
+    """Ask for kernel send (SCHED) stamps; False where the kernel refuses."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, PROBER_FLAGS)
-    except OSError:
-        return False
-    return True
-
-
-def enable_receive_timestamps(sock: socket.socket) -> bool:
-    """Ask for the kernel's receive time on every datagram (``SO_TIMESTAMPNS``)."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     except OSError:
         return False
     return True
@@ -65,20 +52,6 @@ def enable_receive_timestamps(sock: socket.socket) -> bool:
 def _timespec_ns(data: bytes, offset: int = 0) -> int:
     seconds, nanoseconds = _TIMESPEC.unpack_from(data, offset)
     return int(seconds) * 1_000_000_000 + int(nanoseconds)
-
-
-def receive_time_ns(ancillary: Ancillary) -> int | None:
-    """The kernel's receive stamp from ``recvmsg`` ancillary data, if present."""
-    for level, kind, data in ancillary:
-        if level != socket.SOL_SOCKET:
-            continue
-        if kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-            return _timespec_ns(data)
-        if kind == SO_TIMESTAMPING and len(data) >= _TIMESPEC.size:
-            # scm_timestamping: [software, deprecated, hardware]; software is first.
-            stamp = _timespec_ns(data)
-            return stamp or None
-    return None
 
 
 def read_send_times(sock: socket.socket) -> list[int]:

@@ -6,7 +6,7 @@ Probe (UDP, 32 bytes, network byte order)::
 
 The prober picks a random ``session`` when it starts, so a stray or stale reply is ignored.
 The responder copies everything and fills ``dwell_ns``: how long the probe sat in the
-responder, from the kernel's receive timestamp to just before the reply is sent. The prober
+responder, from reading the probe to just before the reply is sent. The prober
 subtracts it, so a responder process that is briefly busy does not inflate the link's RTT.
 
 Message stream (TCP): a batch is a 24-byte header then ``count`` messages, each a u32 length

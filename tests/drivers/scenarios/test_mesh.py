@@ -4,6 +4,7 @@ distributed mode over SSH, figures pushed, and no Locust process or log left beh
 from __future__ import annotations
 
 import glob
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,18 @@ from typing import Any
 import pytest
 
 from drivers.inventory import Inventory
-from drivers.monitoring.mesh_survey import discovery, overall, pair_stats, percentile
+from drivers.lab import LabState, set_node_delay
+from drivers.monitoring.mesh_survey import (
+    SurveySettings,
+    discovery,
+    overall,
+    pair_stats,
+    percentile,
+    run_surveys,
+)
+from drivers.monitoring.peers import mesh_of
+from drivers.remote import SshPool
+from exporters.mesh.peers import Mesh
 from tests.drivers.scenarios.context import run_named, scenario_context
 from tests.support.mesh import locust_processes
 
@@ -57,6 +69,29 @@ def test_run_mesh_measures_the_whole_mesh(lab_inventory: Inventory, tmp_path: Pa
     assert locust_processes() <= before
     assert set(glob.glob("/tmp/swarmscope-locust-*")) <= logs_before
     assert (run_dir / "samples" / "locust-stress" / "locust-worker-rpi-1.log").exists()
+
+
+@pytest.mark.root
+@pytest.mark.lab
+def test_delay_on_a_nodes_link_shows_in_both_directions(
+    lab_inventory: Inventory, lab_state: LabState
+) -> None:
+    """The lab delays packets entering rpi-1 (after the kernel's receive stamp): probes from
+    and to rpi-1 both see it, because RTTs end when the reply reaches the prober."""
+    two = [lab_inventory.node("gpu-primary"), lab_inventory.node("rpi-1")]
+    everyone = mesh_of(lab_inventory)
+    mesh = Mesh(
+        everyone.cluster, tuple(p for p in everyone.nodes if p.name in ("gpu-primary", "rpi-1"))
+    )
+    set_node_delay(lab_state, "rpi-1", 20.0)
+    try:
+        with SshPool() as ssh:
+            results = run_surveys(two, ssh, sys.executable, mesh, SurveySettings(20, 0.05, 2.0))
+    finally:
+        set_node_delay(lab_state, "rpi-1", 0.0)
+    medians = {p.pair: p.summary()["p50"] for p in pair_stats(results)}
+    assert set(medians) == {"gpu-primary->rpi-1", "rpi-1->gpu-primary"}
+    assert all(0.019 < value < 0.03 for value in medians.values()), medians
 
 
 def _result(started: int, peers: dict[str, Any]) -> dict[str, Any]:
