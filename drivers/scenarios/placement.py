@@ -186,6 +186,7 @@ class _Results:
         self.path = path
         self.expectations = {e.spec.name: e.expectation for e in entries}
         self.kinds = {e.spec.name: e.type for e in entries}
+        self.node_types = {n.name: n.type for n in context.inventory.nodes}
         self.results: dict[str, Placement] = {}
         self.push = ThrottledPush(context.pusher, "placement", self.fill)
 
@@ -243,10 +244,17 @@ class _Results:
         self.context.run.write_samples_csv("placement", [*header, "latency_seconds"], rows)
 
     def fill(self, registry: CollectorRegistry) -> None:
+        # Names the scheduling dashboard queries (drivers/render/dashboards/scheduling.py).
         where = Gauge(
-            "swarmscope_workload_placement",
-            "Tasks of a workload running on a node, and whether that node was expected.",
-            ["workload", "node", "expected"],
+            "swarmscope_placement_workloads",
+            "Tasks of a workload running on a node (type: the node's gpu|rpi), and whether "
+            "that node was expected.",
+            ["workload", "node", "type", "expected"],
+            registry=registry,
+        )
+        unexpected = Gauge(
+            "swarmscope_placement_unexpected_workloads",
+            "Workloads not (all) where their file expected them.",
             registry=registry,
         )
         ok = Gauge(
@@ -273,12 +281,18 @@ class _Results:
                 expected = (
                     expectation is None or expectation.any_capable or node in expectation.nodes
                 )
-                where.labels(name, node, str(expected).lower()).set(count)
+                kind = self.node_types.get(node, "unknown")
+                where.labels(name, node, kind, str(expected).lower()).set(count)
             if name != NEVER_FITS:
                 ok.labels(name).set(1 if self.verdict(name).ok else 0)
             if placement.latency is not None:
                 latency.labels(name).set(placement.latency)
             never.labels(name).set(0 if placement.state == "running" else 1)
+        unexpected.set(
+            sum(
+                1 for name in list(self.results) if name != NEVER_FITS and not self.verdict(name).ok
+            )
+        )
 
     def check(self) -> None:
         """Fail the scenario (its figures are recorded) when a workload is misplaced."""

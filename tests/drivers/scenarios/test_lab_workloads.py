@@ -59,6 +59,17 @@ def test_placement_of_the_seeds_workloads(lab_inventory: Inventory, tmp_path: Pa
     assert "insufficient resources" in reason
     assert all(0 < s < 60 for s in record.figures["placement_scheduling_seconds"].values())
     assert _leftovers(lab_inventory) == {}
+    # What the scheduling dashboard queries, on the lab's Pushgateway.
+    with urllib.request.urlopen(f"{lab_inventory.pushgateway_url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert (
+        'swarmscope_placement_workloads{expected="true",instance="",job="swarmscope",'
+        'node="gpu-primary",scenario="placement",type="gpu",workload="gpu-inference"} 1'
+    ) in text
+    assert (
+        'swarmscope_placement_unexpected_workloads{instance="",job="swarmscope",'
+        'scenario="placement"} 0' in text
+    )
 
 
 def test_scheduling_latency_and_the_gpu_queue(lab_inventory: Inventory, tmp_path: Path) -> None:
