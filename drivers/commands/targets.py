@@ -9,6 +9,7 @@ from typing import Any
 
 from drivers.errors import ConfigError
 from drivers.inventory import load_inventory, resolve_inventory_path
+from drivers.monitoring.peers import write_peers_file
 from drivers.monitoring.targets import write_targets
 from drivers.thresholds import REPO_ROOT
 
@@ -43,6 +44,13 @@ def register(subparsers: Any) -> None:
         help="the Locust master's web UI, scraped for its /metrics (default with --compose: "
         "the compose service; otherwise none)",
     )
+    parser.add_argument(
+        "--mesh-peers",
+        type=Path,
+        metavar="FILE",
+        help="also write the mesh peers file the exporters probe (swarmlet-exporter "
+        "--mesh-peers; the exporters compose stack reads /etc/swarmscope/mesh-peers.json)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         written = write_targets(inventory, args.out, compose=args.compose, locust=locust)
     except OSError as exc:
         raise ConfigError(f"{args.out}: cannot write target files: {exc.strerror}") from None
+    if args.mesh_peers:
+        try:
+            written.append(write_peers_file(inventory, args.mesh_peers))
+        except OSError as exc:
+            raise ConfigError(f"{args.mesh_peers}: cannot write: {exc.strerror}") from None
     for path in written:
         print(f"wrote {path}")
     return 0

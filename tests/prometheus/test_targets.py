@@ -72,3 +72,18 @@ def test_prometheus_accepts_the_config_with_generated_targets(tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout
+
+
+def test_mesh_peers_file_for_the_exporters(tmp_path: Path) -> None:
+    """--mesh-peers writes the file the exporters probe from: every node, its mesh port."""
+    from exporters.mesh.peers import read
+
+    peers = tmp_path / "mesh-peers.json"
+    argv = ["targets", "--inventory", str(EXAMPLE), "--out", str(tmp_path / "t")]
+    assert main([*argv, "--mesh-peers", str(peers)]) == 0
+    mesh = read(peers)
+    assert mesh.cluster == "edge-lab"
+    assert [(p.name, p.address, p.port) for p in mesh.nodes][:2] == [
+        ("gpu-primary", "192.168.1.100", 9878),
+        ("rpi-1", "192.168.1.101", 9878),
+    ]
