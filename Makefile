@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[control,lab,dev]'
 	touch $@
 
-test: setup lint typecheck ansible-check unit  ## everything CI runs
+test: setup lint typecheck check-generated ansible-check unit  ## everything CI runs
 
 lint: venv
 	$(VENV)/bin/ruff check .
