@@ -30,6 +30,7 @@ def test_join_measures_every_worker_and_restores_the_cluster(
         )
         assert run_named("join", context) == "ok", context.run.scenarios()["join"].error
         nodes_after = {n.name: n for n in backend.nodes()}
+        token = backend.join_token()
     finally:
         backend.close()
     record = context.run.scenarios()["join"]
@@ -64,6 +65,10 @@ def test_join_measures_every_worker_and_restores_the_cluster(
         for node in lab_inventory.nodes:
             rules = pool[node].run("iptables -S", check=True).stdout
             assert "SWARMSCOPE-ACCT" not in rules, node.name
+    # The join token is in no file of the run directory.
+    for path in context.run.path.rglob("*"):
+        if path.is_file():
+            assert token not in path.read_text(errors="replace"), path
     # The figures reached the lab's Pushgateway.
     url = f"{lab_inventory.pushgateway_url}/metrics"
     with urllib.request.urlopen(url, timeout=5) as response:
