@@ -6,6 +6,7 @@ import argparse
 import concurrent.futures
 import datetime as dt
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -273,6 +274,9 @@ def _when(timestamp: float | None) -> str:
 def _setup(
     args: argparse.Namespace,
 ) -> tuple[Inventory, SshPool, Pusher, RunDirectory | None]:
+    if not getattr(args, "verbose", False):
+        # paramiko says "Connected"/"Authentication successful" per node at INFO.
+        logging.getLogger("paramiko").setLevel(logging.WARNING)
     inventory = load_inventory(resolve_inventory_path(args.inventory))
     run = RunDirectory.open(args.run_dir) if getattr(args, "run_dir", None) else None
     run_id = run.run_id if run is not None else "manual"

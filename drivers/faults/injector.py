@@ -31,9 +31,11 @@ from drivers.faults.model import (
 )
 from drivers.faults.protocol import (
     REAL_STATE_DIR,
+    applied_script,
     apply_script,
     list_script,
     parse_apply_output,
+    parse_errors,
     parse_list_output,
     parse_revert_log,
     revert_all_script,
@@ -50,6 +52,7 @@ APPLY_TIMEOUT = 60.0
 # A lab power-on restarts an engine and waits until it answers.
 REVERT_TIMEOUT = 180.0
 LIST_TIMEOUT = 20.0
+DEFERRED_WAIT = 30.0
 # Faults that act on the network or the engine of their target: never the control host's.
 _NOT_ON_CONTROL_HOST = ("partition", "netem", "bandwidth", "poweroff", "engine-stop")
 
@@ -188,14 +191,17 @@ class FaultInjector:
                 f"node {node.name}: {request.kind} fault not applied: {_last_line(result)}"
             )
         outcome = parse_apply_output(result.stdout)
+        applied_at = outcome.applied_at
+        if outcome.deferred:
+            applied_at = self._wait_applied(node, record)
         record = record.with_(
-            applied_at=outcome.applied_at or time.time(),
+            applied_at=applied_at or time.time(),
             mechanism=outcome.mechanism or plan.mechanism,
             timer_alive=True if plan.arm_timer else None,
         )
         with self._lock:
             self._applied[record.id] = record
-        log.info(
+        log.debug(
             "fault %s applied (%s, %gs, reverted by %s)",
             record.id,
             record.mechanism,
@@ -205,6 +211,27 @@ class FaultInjector:
         if self.observer is not None:
             self.observer.applied(record)
         return record
+
+    def _wait_applied(self, node: Node, record: FaultRecord) -> float:
+        """When a deferred fault took effect on the node (its own clock). It cut the node's
+        link, so this asks through the lab's console."""
+        script = applied_script(self.state_dir(node.name), record.id)
+        deadline = time.monotonic() + DEFERRED_WAIT
+        while time.monotonic() < deadline:
+            result = self.shell(node).run(script, LIST_TIMEOUT, prefer_console=True)
+            for line in result.stdout.splitlines():
+                if line.startswith("applied "):
+                    return float(line.split()[1])
+                if line.strip() == "gone":
+                    raise FaultError(
+                        f"node {node.name}: {record.kind} fault {record.id} failed on the node "
+                        "and was undone"
+                    )
+            time.sleep(0.1)
+        raise FaultError(
+            f"node {node.name}: {record.kind} fault {record.id} not in effect after "
+            f"{DEFERRED_WAIT:g}s; it reverts by itself after {record.duration:g}s"
+        )
 
     # -- list ---------------------------------------------------------------------------------
     def _nodes(self, names: Iterable[str] | None) -> list[Node]:
@@ -271,6 +298,9 @@ class FaultInjector:
             by=entry.by if entry else None,
         )
         self._reverted(outcome)
+        errors = parse_errors(result.stdout).get(fault.text)
+        if errors:
+            raise FaultError(f"node {node.name}: reverting {fault.text}: {errors[-1]}")
         return outcome
 
     def revert_all(self, nodes: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
@@ -291,6 +321,9 @@ class FaultInjector:
             reverted += ids
             if not result.ok:
                 problems.append(f"node {name}: reverting faults failed: {_last_line(result)}")
+            for fault_id, errors in parse_errors(result.stdout).items():
+                if fault_id in ids:
+                    problems.append(f"node {name}: reverting {fault_id}: {errors[-1]}")
             for fault_id in ids:
                 self._reverted(Reverted(fault_id, True, time.time(), "hand"))
         return reverted, problems
@@ -321,6 +354,9 @@ class FaultInjector:
             entry = parse_revert_log(result.stdout) if result.ok else None
             if entry is not None:
                 self._reverted(Reverted(record.id, True, entry.at, entry.by))
+                errors = parse_errors(result.stdout).get(record.id)
+                if errors:
+                    raise FaultError(f"node {node.name}: reverting {record.id}: {errors[-1]}")
                 return record.with_(reverted_at=entry.at, reverted_by=entry.by, timer_alive=False)
             if time.monotonic() > deadline:
                 raise FaultError(

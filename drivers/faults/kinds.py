@@ -30,6 +30,7 @@ APPLIED_MARK = "swarmscope-applied-at"
 # How the delayer's command line is recognised before it is signalled (PID reuse).
 DELAYER_MARK = "delayer.py"
 LAB_POWER_MODULE = "drivers.lab.power"
+ERRORS_LOG = "errors.log"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,15 @@ class PlanContext:
     duration: float = 0.0
     lab: LabHooks | None = None
 
+    def logged(self, command: str) -> str:
+        """An undo step whose error output is kept, prefixed with the fault id, in the
+        state directory's errors.log (it outlives the fault's own files): the revert goes
+        on either way, and whoever asks about the fault is told."""
+        return (
+            f'{{ {command} 2>&1 >/dev/null | sed "s/^/$ID /" >> '
+            f"{q(f'{self.state_dir}/{ERRORS_LOG}')}; }} || true"
+        )
+
     def file(self, suffix: str) -> str:
         """A path of this fault's files on the target, quoted for the shell."""
         return q(f"{self.state_dir}/{self.fault.text}.{suffix}")
@@ -71,6 +81,9 @@ class FaultPlan:
     apply: str
     undo: str
     arm_timer: bool = True  # False: nothing on the target could run a revert (real poweroff)
+    # True: the apply runs detached on the target a moment after the script returned, for a
+    # fault that cuts the very connection that applies it (a lab poweroff).
+    deferred: bool = False
     revert_note: str = "timer on the target"
 
 
@@ -467,12 +480,13 @@ class PowerOff:
         ]
         undo = [
             *shell.iptables_chains_undo(context.fault.chain),
-            lab.module(LAB_POWER_MODULE, "on", *node_args) + " || true",
+            context.logged(lab.module(LAB_POWER_MODULE, "on", *node_args)),
         ]
         return FaultPlan(
             mechanism="lab: link cut (iptables) + engine, containers and exporters killed",
             apply=shell.lines(apply),
             undo=shell.lines(undo),
+            deferred=True,
         )
 
 
@@ -499,6 +513,6 @@ class EngineStop:
             mechanism="lab: dockerd stopped (SIGTERM)",
             apply=shell.lines(context.lab.module(LAB_POWER_MODULE, "engine-stop", *node_args)),
             undo=shell.lines(
-                context.lab.module(LAB_POWER_MODULE, "engine-start", *node_args) + " || true"
+                context.logged(context.lab.module(LAB_POWER_MODULE, "engine-start", *node_args))
             ),
         )

@@ -21,12 +21,14 @@ import json
 from dataclasses import dataclass
 
 from drivers.faults import shell
-from drivers.faults.kinds import APPLIED_MARK, MECHANISM_MARK, FaultPlan
+from drivers.faults.kinds import APPLIED_MARK, ERRORS_LOG, MECHANISM_MARK, FaultPlan
 from drivers.faults.model import FaultRecord
 from drivers.faults.shell import q
 
 REAL_STATE_DIR = "/run/swarmscope/faults"
 REVERTED_LOG = "reverted.log"
+DEFER_SECONDS = 0.5
+DEFERRED_MARK = "swarmscope-deferred"
 # Seconds a stopped process gets after SIGTERM before SIGKILL.
 STOP_GRACE_TICKS = 50  # x 0.1 s
 
@@ -37,6 +39,8 @@ def revert_script(plan: FaultPlan, fault_id: str, kind: str, node: str, state_di
         "#!/bin/sh",
         f"# swarmscope fault {fault_id}: {kind} on {node}. Undoes it; safe to run twice.",
         f"SD={q(state_dir)}; ID={q(fault_id)}; WHO=${{1:-hand}}",
+        # Never signal our own process group (a deferred apply that failed runs this).
+        "MYPG=$(cut -d' ' -f5 /proc/$$/stat)",
         'exec 9>>"$SD/$ID.lock"',
         "command -v flock >/dev/null 2>&1 && flock -w 120 9",
         '[ -e "$SD/$ID.revert" ] || exit 0',
@@ -59,18 +63,21 @@ def revert_script(plan: FaultPlan, fault_id: str, kind: str, node: str, state_di
         "}",
         'if [ -f "$SD/$ID.pids" ]; then',
         "  while read -r P PAT; do",
+        '    [ "$P" = "$MYPG" ] && continue',
         "    if tr '\\0' ' ' < \"/proc/$P/cmdline\" 2>/dev/null | grep -qF \"$PAT\"; then",
         '      kill -TERM -"$P" 2>/dev/null || kill -TERM "$P" 2>/dev/null',
         "    fi",
         '  done < "$SD/$ID.pids"',
         f"  i=0; while [ $i -lt {STOP_GRACE_TICKS} ]; do",
         "    ALIVE=0",
-        '    while read -r G PAT; do group_alive && ALIVE=1; done < "$SD/$ID.pids"',
+        "    while read -r G PAT; do",
+        '      [ "$G" != "$MYPG" ] && group_alive && ALIVE=1',
+        '    done < "$SD/$ID.pids"',
         '    [ "$ALIVE" = 0 ] && break',
         "    i=$((i+1)); sleep 0.1",
         "  done",
         "  while read -r G PAT; do",
-        '    group_alive && kill -KILL -"$G" 2>/dev/null',
+        '    [ "$G" != "$MYPG" ] && group_alive && kill -KILL -"$G" 2>/dev/null',
         '  done < "$SD/$ID.pids"',
         "fi",
         f'echo "$ID $(date +%s.%N) $WHO" >> "$SD/{REVERTED_LOG}"',
@@ -106,30 +113,64 @@ def apply_script(plan: FaultPlan, record: FaultRecord, state_dir: str) -> str:
         f'setsid sh -c \'sleep {record.duration:.3f}; exec sh "$0" timer\' "$SD/$ID.revert" '
         "> /dev/null 2>&1 < /dev/null &",
         'echo $! > "$SD/$ID.timer"',
-        "RC=0",
-        'sh -e "$SD/$ID.apply" > "$SD/$ID.out" || RC=$?',
-        f'grep -v "^{APPLIED_MARK} " "$SD/$ID.out" || true',
-        'if [ "$RC" -ne 0 ]; then sh "$SD/$ID.revert" failed > /dev/null 2>&1; exit "$RC"; fi',
-        # What `fault list` shows later: when it took effect and what does it.
+        *(_deferred_apply() if plan.deferred else _apply_now()),
+    )
+
+
+def _finish_apply(on_failure: str) -> list[str]:
+    """After ``sh -e ID.apply > ID.out``: undo on failure, else note when it took effect
+    (the first applied-at mark the apply printed, else now) and what does it."""
+    return [
+        f'if [ "$RC" -ne 0 ]; then sh "$SD/$ID.revert" failed > /dev/null 2>&1; {on_failure}; fi',
         f'A=$(sed -n "s/^{APPLIED_MARK} //p" "$SD/$ID.out" | head -n1)',
         '[ -n "$A" ] || A=$(date +%s.%N)',
         'echo "$A" > "$SD/$ID.applied"',
         f'sed -n "s/^{MECHANISM_MARK} //p" "$SD/$ID.out" > "$SD/$ID.mechanism"',
-        'rm -f "$SD/$ID.apply" "$SD/$ID.out"',
+        'rm -f "$SD/$ID.apply" "$SD/$ID.out" "$SD/$ID.deferred"',
+    ]
+
+
+def _apply_now() -> list[str]:
+    return [
+        "RC=0",
+        'sh -e "$SD/$ID.apply" > "$SD/$ID.out" || RC=$?',
+        f'grep -v "^{APPLIED_MARK} " "$SD/$ID.out" || true',
+        *_finish_apply('exit "$RC"'),
         f'echo "{APPLIED_MARK} $(cat "$SD/$ID.applied")"',
+    ]
+
+
+def _deferred_apply() -> list[str]:
+    """Apply half a second after this script ends, detached: the fault cuts the connection
+    this script came over. The controller reads ID.applied later (the lab's console)."""
+    runner = shell.lines(
+        f"SD=$1; ID=$2; sleep {DEFER_SECONDS}",
+        # Reverted meanwhile: nothing to apply any more.
+        '[ -e "$SD/$ID.record" ] || exit 0',
+        "RC=0",
+        'sh -e "$SD/$ID.apply" > "$SD/$ID.out" 2>&1 || RC=$?',
+        *_finish_apply("exit 0"),
     )
+    return [
+        shell.heredoc('"$SD/$ID.deferred"', runner),
+        'setsid sh "$SD/$ID.deferred" "$SD" "$ID" > /dev/null 2>&1 < /dev/null &',
+        'echo "$! $ID.deferred" >> "$SD/$ID.pids"',
+        f"echo {DEFERRED_MARK}",
+    ]
 
 
 @dataclass(frozen=True)
 class ApplyOutcome:
     applied_at: float | None
     mechanism: str | None
+    deferred: bool = False
 
 
 def parse_apply_output(text: str) -> ApplyOutcome:
     """The first applied-at time and the mechanism the target reported."""
     applied_at = None
     mechanism = None
+    deferred = False
     for line in text.splitlines():
         mark, _, rest = line.strip().partition(" ")
         if mark == APPLIED_MARK and applied_at is None:
@@ -139,7 +180,18 @@ def parse_apply_output(text: str) -> ApplyOutcome:
                 continue
         elif mark == MECHANISM_MARK and mechanism is None:
             mechanism = rest.strip().strip("'") or None
-    return ApplyOutcome(applied_at, mechanism)
+        elif mark == DEFERRED_MARK:
+            deferred = True
+    return ApplyOutcome(applied_at, mechanism, deferred)
+
+
+def applied_script(state_dir: str, fault_id: str) -> str:
+    """``applied TIME`` once a (deferred) fault took effect; ``gone`` if it was reverted."""
+    return shell.lines(
+        f"SD={q(state_dir)}; ID={q(fault_id)}",
+        'if [ -s "$SD/$ID.applied" ]; then echo "applied $(cat "$SD/$ID.applied")"',
+        'elif [ ! -e "$SD/$ID.record" ]; then echo gone; fi',
+    )
 
 
 def list_script(state_dir: str) -> str:
@@ -192,13 +244,20 @@ def parse_list_output(text: str, node: str) -> tuple[list[Listed], list[str]]:
     return listed, problems
 
 
+def _errors_of(variable: str = "$ID") -> str:
+    """Print ``error ID MESSAGE`` for every undo step of the fault that failed."""
+    return f'grep -F "{variable} " "$SD/{ERRORS_LOG}" 2>/dev/null | sed "s/^/error /"'
+
+
 def revert_one_script(state_dir: str, fault_id: str) -> str:
-    """Run the fault's revert if it is still active; print ``reverted ID`` or ``inactive ID``."""
+    """Run the fault's revert if it is still active; print ``reverted ID`` or ``inactive ID``,
+    its revert-log line and any undo step that failed."""
     return shell.lines(
         f"SD={q(state_dir)}; ID={q(fault_id)}",
         'if [ -f "$SD/$ID.revert" ]; then sh "$SD/$ID.revert" hand; echo "reverted $ID";',
         'else echo "inactive $ID"; fi',
         f'grep -F "$ID " "$SD/{REVERTED_LOG}" 2>/dev/null | tail -n1 | sed "s/^/log /"',
+        _errors_of(),
     )
 
 
@@ -209,6 +268,7 @@ def revert_all_script(state_dir: str) -> str:
         '  [ -e "$F" ] || continue',
         '  ID=$(basename "$F" .revert)',
         '  sh "$F" hand; echo "reverted $ID"',
+        f"  {_errors_of()}",
         "done; fi",
     )
 
@@ -219,6 +279,7 @@ def reverted_script(state_dir: str, fault_id: str) -> str:
         f"SD={q(state_dir)}; ID={q(fault_id)}",
         'if [ -e "$SD/$ID.record" ]; then echo active; exit 0; fi',
         f'grep -F "$ID " "$SD/{REVERTED_LOG}" 2>/dev/null | tail -n1 | sed "s/^/log /"',
+        _errors_of(),
     )
 
 
@@ -227,6 +288,16 @@ class RevertLogEntry:
     fault_id: str
     at: float
     by: str
+
+
+def parse_errors(text: str) -> dict[str, list[str]]:
+    """``error ID MESSAGE`` lines by fault id."""
+    errors: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        fields = line.split(" ", 2)
+        if len(fields) == 3 and fields[0] == "error":
+            errors.setdefault(fields[1], []).append(fields[2].strip())
+    return errors
 
 
 def parse_revert_log(text: str) -> RevertLogEntry | None:

@@ -3,6 +3,7 @@
 One bounded loop runs on the node (it ends by itself after ``count`` samples, so a lost
 controller leaves nothing behind) and prints a line per reading::
 
+    tick 1714564800.123
     temp 1714564800.123 thermal_zone0 cpu-thermal 61300
     freq 1714564800.123 cpu0 1500000
     throttled 1714564800.123 throttled=0x50005
@@ -31,7 +32,7 @@ def sampling_script(count: int, interval: float) -> str:
     """The on-node loop: ``count`` samples ``interval`` seconds apart."""
     return shell.lines(
         f"i=0; while [ $i -lt {count} ]; do",
-        "  TS=$(date +%s.%N)",
+        '  TS=$(date +%s.%N); echo "tick $TS"',
         "  for Z in /sys/class/thermal/thermal_zone*; do",
         '    [ -r "$Z/temp" ] || continue',
         '    V=$(cat "$Z/temp" 2>/dev/null) || continue',
@@ -57,6 +58,13 @@ class ThermalCapture:
     frequencies: list[tuple[float, str, float]] = field(default_factory=list)  # ts, cpu, Hz
     throttled: list[tuple[float, int]] = field(default_factory=list)  # ts, get_throttled value
     samples: int = 0
+
+    def extend(self, other: ThermalCapture) -> None:
+        """Add a later capture of the same node (one per phase)."""
+        self.temperatures += other.temperatures
+        self.frequencies += other.frequencies
+        self.throttled += other.throttled
+        self.samples += other.samples
 
     @property
     def sensors(self) -> list[str]:
@@ -129,12 +137,14 @@ def parse_samples(node: str, text: str) -> ThermalCapture:
     stamps: set[float] = set()
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) < 3:
+        if len(fields) < 2:
             continue
         ts = _number(fields[1])
         if ts is None:
             continue
         stamps.add(ts)
+        if len(fields) < 3:
+            continue
         if fields[0] == "temp" and len(fields) == 5:
             millidegrees = _number(fields[4])
             if millidegrees is not None:

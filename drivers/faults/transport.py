@@ -19,6 +19,7 @@ from drivers.errors import SwarmscopeError
 from drivers.faults.model import FaultError
 from drivers.inventory import Inventory, Node
 from drivers.remote import CommandResult, RemoteError, SshPool
+from drivers.secrets import scrub
 
 
 class Runner(Protocol):
@@ -42,7 +43,12 @@ class SshRunner:
         command = ["sh", "-c", script]
         if self._target.ssh.user != "root":
             command = ["sudo", "-n", *command]
-        result = self._pool[self._target].run(shlex.join(command), timeout=timeout)
+        text = shlex.join(command)
+        try:
+            result = self._pool[self._target].run(text, timeout=timeout)
+        except RemoteError as exc:
+            # The message quotes the command: a whole fault script is no error line.
+            raise RemoteError(str(exc).replace(f"`{scrub(text)}`", "a fault script")) from None
         if result.exit_status != 0 and "sudo:" in result.stderr and "password" in result.stderr:
             raise FaultError(
                 f"node {self.node}: sudo asks user {self._target.ssh.user} for a password; "

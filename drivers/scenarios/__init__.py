@@ -11,4 +11,6 @@ SCENARIO_MODULES: dict[str, str] = {
     "scheduling": "drivers.scenarios.scheduling",
     "migration": "drivers.scenarios.migration",
     "mesh": "drivers.scenarios.mesh",
+    "edge": "drivers.scenarios.edge",
+    "failure": "drivers.scenarios.failure",
 }
