@@ -153,8 +153,12 @@ class StratoSwarmBackend:
 
     # -- cluster ------------------------------------------------------------------------------
     def version(self) -> str:
-        lines = self._cli("--version").strip().splitlines()
-        return lines[0] if lines else "stratoswarm (version unknown)"
+        # `--version` is not among the seed's commands: a CLI without it is still usable.
+        try:
+            lines = self._cli("--version").strip().splitlines()
+        except BackendError as exc:
+            return f"{self.cli} (version unknown: {exc})"
+        return lines[0] if lines else f"{self.cli} (version unknown)"
 
     def join_token(self) -> str:
         args = ("cluster", "create-join-token")

@@ -76,6 +76,10 @@ class WorkloadTracker:
 
     def __init__(self, context: ScenarioContext, scenario: str) -> None:
         self.backend = context.backend
+        context.run.add_figures(
+            scenario,
+            details={"backend": self.backend.name, "backend_version": self.backend.version()},
+        )
         self.labels = {"swarmscope.run": context.run.run_id, "swarmscope.scenario": scenario}
         self._ids: dict[str, str] = {}
         self._lock = threading.Lock()

@@ -40,6 +40,8 @@ def test_scheduling_latency_comes_from_the_orchestrator(standin: StandIn, tmp_pa
     assert figures["scheduling_latency"]["p50"] == pytest.approx(START_DELAY, abs=1e-3)
     assert figures["scheduling_latency"]["max"] == pytest.approx(START_DELAY, abs=1e-3)
     assert set(figures["scheduling_latency_by_type"]) == {"cpu", "gpu"}
+    assert record.details["backend"] == "stratoswarm"
+    assert record.details["backend_version"] == "stratoswarm 0.0.0 (swarmscope stand-in)"
     (reason,) = record.details["not_running"].values()
     assert "insufficient resources" in reason
     gpu_calls = [c for c in standin.calls() if c[:2] == ["run", "--gpu"]]
