@@ -44,6 +44,19 @@ def build(thresholds: dict[str, Threshold]) -> Dashboard:
                 width=6,
             ),
             bargauge(
+                "p95 latency by node type (GPU vs Pi)",
+                [
+                    Query(
+                        f"histogram_quantile(0.95, sum by (le, type) ({LATENCY}_bucket))",
+                        "{{type}}",
+                        instant=True,
+                    )
+                ],
+                "s",
+                width=24,
+                height=5,
+            ),
+            bargauge(
                 "Latency distribution (workloads per bucket)",
                 [Query(buckets, "≤ {{le}} s", instant=True, format="heatmap")],
                 "short",
