@@ -65,7 +65,17 @@ demo: setup  ## build the lab, run every benchmark, write the report, tear the l
 bench-exporter: setup  ## swarmlet-exporter vs node_exporter: memory and scrape time
 	$(PY) benchmarks/bench_exporter.py
 
-bench: bench-exporter  ## every benchmark that prints figures
+.PHONY: bench-mesh-accuracy bench-mesh-throughput bench-mesh-cost
+bench-mesh-accuracy: setup  ## mesh probes against ping and the injected delay, 1-50 ms (root; own lab)
+	$(PY) benchmarks/bench_mesh_accuracy.py
+
+bench-mesh-throughput: setup  ## Locust 1 KB messages on a 1 Gbit/s link: utilisation (root; own lab)
+	$(PY) benchmarks/bench_mesh_throughput.py
+
+bench-mesh-cost: setup  ## swarmlet-exporter memory and CPU with 0, 5 and 20 mesh peers
+	$(PY) benchmarks/bench_mesh_cost.py
+
+bench: bench-exporter bench-mesh-accuracy bench-mesh-throughput bench-mesh-cost  ## every benchmark that prints figures
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

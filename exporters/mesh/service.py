@@ -8,15 +8,20 @@ re-reading the file when it changes. ``stop()`` undoes all of it, the child incl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporters.mesh import streams
 from exporters.mesh.peers import DEFAULT_PORT, Mesh, Peer, PeersFileError, PeersWatcher
 from exporters.mesh.prober import Prober
 from exporters.mesh.responder import Responder, bind_udp
@@ -72,7 +77,7 @@ class MeshService:
         self._reload_log = QuietLog(log, f"mesh peers file {settings.peers_file}")
         self.responder: Responder | None = None
         self.prober: Prober | None = None
-        self.streams: subprocess.Popen[bytes] | None = None
+        self.streams: StreamsProcess | None = None
 
     @property
     def source(self) -> str:
@@ -83,15 +88,19 @@ class MeshService:
 
     def start(self) -> MeshService:
         host = self.settings.listen_host
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         try:
-            sock = bind_udp(host, self.port)
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
-        except OSError as exc:
-            raise MeshError(f"cannot listen on UDP {host}:{self.port}: {exc.strerror}") from None
-        self.responder = Responder(sock).start()
-        try:
+            # The streams process first: forked before any thread or socket of the mesh
+            # exists, it shares the exporter's memory and inherits nothing it must not hold.
             if self.settings.streams:
                 self.streams = self._start_streams(host)
+            try:
+                sock = bind_udp(host, self.port)
+            except OSError as exc:
+                raise MeshError(
+                    f"cannot listen on UDP {host}:{self.port}: {exc.strerror}"
+                ) from None
+            self.responder = Responder(sock).start()
             self.prober = Prober(
                 self.source,
                 self.peers(),
@@ -117,13 +126,8 @@ class MeshService:
             self.prober.stop()
         if self.responder is not None:
             self.responder.stop()
-        if self.streams is not None and self.streams.poll() is None:
-            self.streams.terminate()
-            try:
-                self.streams.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.streams.kill()
-                self.streams.wait()
+        if self.streams is not None:
+            self.streams.stop()
 
     def _reload(self) -> Sequence[Peer] | None:
         try:
@@ -139,22 +143,79 @@ class MeshService:
         log.info("mesh: peers file changed; now probing %d peers", len(peers))
         return peers
 
-    def _start_streams(self, host: str) -> subprocess.Popen[bytes]:
-        listen = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        command = [sys.executable, "-m", "exporters.mesh.streams", "--listen", listen]
-        command += ["--parent", str(os.getpid())]
-        # stderr is the exporter's, so the child's warnings land in the exporter's log;
-        # stdout carries one line: "ready HOST:PORT" or "error: why".
-        process = subprocess.Popen(command, stdout=subprocess.PIPE)
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], _STREAMS_START_SECONDS)
-        line = process.stdout.readline().decode(errors="replace").strip() if ready else ""
-        process.stdout.close()
-        if not line.startswith("ready"):
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            raise MeshError(
-                line.removeprefix("error: ") or f"mesh streams on TCP {listen} did not start"
-            )
+    def _start_streams(self, host: str) -> StreamsProcess:
+        process = StreamsProcess.start(host, self.port)
+        status = process.wait_ready(_STREAMS_START_SECONDS)
+        if not status.startswith("ready"):
+            process.stop()
+            raise MeshError(status.removeprefix("error: ") or "the mesh streams did not start")
         return process
+
+
+class StreamsProcess:
+    """The TCP streams endpoint's process: forked while the exporter has one thread (so the
+    child shares the exporter's memory pages), else started as a fresh interpreter."""
+
+    def __init__(self, pid: int, status_fd: int) -> None:
+        self.pid = pid
+        self._status_fd = status_fd
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, host: str, port: int) -> StreamsProcess:
+        read_fd, write_fd = os.pipe()
+        parent = os.getpid()
+        if threading.active_count() == 1:
+            pid = os.fork()
+            if pid == 0:  # the child: never return into the exporter's code
+                code = 1
+                try:
+                    os.close(read_fd)
+                    code = streams.serve(host, port, parent, _reporter(write_fd))
+                finally:
+                    os._exit(code)
+        else:
+            listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            command = [sys.executable, "-m", "exporters.mesh.streams", "--listen", listen]
+            command += ["--parent", str(parent), "--ready-fd", str(write_fd)]
+            pid = subprocess.Popen(command, pass_fds=(write_fd,)).pid
+        os.close(write_fd)
+        return cls(pid, read_fd)
+
+    def wait_ready(self, timeout: float) -> str:
+        """The child's status line ("ready ..." or "error: ..."); empty if it said nothing."""
+        try:
+            ready, _, _ = select.select([self._status_fd], [], [], timeout)
+            return os.read(self._status_fd, 4096).decode(errors="replace").strip() if ready else ""
+        finally:
+            os.close(self._status_fd)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``; always reaps the child."""
+        if self.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.returncode = -signal.SIGKILL
+
+
+def _reporter(fd: int) -> Callable[[str], None]:
+    def report(line: str) -> None:
+        os.write(fd, (line + "\n").encode())
+        os.close(fd)
+
+    return report

@@ -6,8 +6,9 @@ calls, would take the GIL from the prober and responder in the exporter process:
 timing must not depend on load the mesh is carrying. It exits when its parent (the
 exporter) goes away, so it never outlives the exporter.
 
-Run by the exporter as ``python -m exporters.mesh.streams --listen HOST:PORT --parent PID``;
-it prints ``ready HOST:PORT`` on stdout once it listens, or ``error: WHY`` and exits 2.
+The exporter forks it (sharing the exporter's memory pages, so it costs little) or, where
+threads already run, starts ``python -m exporters.mesh.streams --listen HOST:PORT --parent
+PID``; it reports ``ready HOST:PORT`` once it listens, or ``error: WHY`` and exits 2.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from exporters.mesh import wire
@@ -111,30 +112,49 @@ def _watch_parent(parent: int, server: StreamServer) -> None:
             return
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m exporters.mesh.streams")
-    parser.add_argument("--listen", default="0.0.0.0:9878", help="HOST:PORT (default %(default)s)")
-    parser.add_argument("--parent", type=int, default=None, help="exit when this PID is gone")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+def serve(host: str, port: int, parent: int | None, report: Callable[[str], None]) -> int:
+    """Listen and serve until SIGTERM or the parent is gone; ``report`` gets one status line."""
     try:
-        host, port = parse_listen(args.listen, 9878)
         server = StreamServer(host, port)
-    except (ValueError, OSError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        print(f"error: cannot listen on TCP {args.listen}: {reason}", flush=True)
+    except OSError as exc:
+        report(f"error: cannot listen on TCP {host}:{port}: {exc.strerror}")
         return 2
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_term)
-    if args.parent is not None:
-        threading.Thread(target=_watch_parent, args=(args.parent, server), daemon=True).start()
-    print(f"ready {host}:{server.port}", flush=True)
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
+    report(f"ready {host}:{server.port}")
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(poll_interval=0.5)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exporters.mesh.streams")
+    parser.add_argument("--listen", default="0.0.0.0:9878", help="HOST:PORT (default %(default)s)")
+    parser.add_argument("--parent", type=int, default=None, help="exit when this PID is gone")
+    parser.add_argument(
+        "--ready-fd", type=int, default=None, help="write the status line here (default stdout)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+
+    def report(line: str) -> None:
+        if args.ready_fd is None:
+            print(line, flush=True)
+        else:
+            os.write(args.ready_fd, (line + "\n").encode())
+            os.close(args.ready_fd)
+
+    try:
+        host, port = parse_listen(args.listen, 9878)
+    except ValueError as exc:
+        report(f"error: cannot listen on TCP {args.listen}: {exc}")
+        return 2
+    return serve(host, port, args.parent, report)
 
 
 if __name__ == "__main__":

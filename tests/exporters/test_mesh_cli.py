@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,4 +140,9 @@ def test_bad_peers_file_and_busy_port_are_one_line_errors(peers_file: Path, tmp_
         holder.terminate()
         holder.wait(timeout=10)
     assert busy.returncode == 1
-    assert f"mesh: cannot listen on UDP 0.0.0.0:{taken}: Address already in use" in busy.stderr
+    assert re.search(
+        rf"^swarmlet-exporter: error: mesh: cannot listen on (TCP|UDP) 0\.0\.0\.0:{taken}: "
+        "Address already in use$",
+        busy.stderr,
+        re.MULTILINE,
+    ), busy.stderr
