@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "drivers.commands.render",
     "drivers.commands.grafana",
     "drivers.commands.targets",
+    "drivers.commands.ansible_inventory",
 )
 
 

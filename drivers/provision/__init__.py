@@ -1,0 +1,1 @@
+"""Preparing real nodes: the Ansible inventory from swarmscope's, and the wheel Ansible ships."""
