@@ -135,6 +135,7 @@ class _JoinRun:
         self.overhead: dict[str, Overhead] = {}
         self.notes: list[str] = []
         self.counting: set[str] = set()  # nodes whose traffic accounting is installed
+        self.away: set[str] = set()  # workers made to leave and not joined again yet
         self._lock = threading.Lock()
         self.push = ThrottledPush(context.pusher, "join", self._fill)
 
@@ -171,16 +172,32 @@ class _JoinRun:
             self._measure_overhead()
         self.push.now()
 
+    def _leave(self, node: Node) -> None:
+        with self._lock:
+            self.away.add(node.name)
+        self.context.backend.leave(node)
+
+    def _join(self, node: Node) -> JoinResult:
+        result = self.context.backend.join(node)
+        with self._lock:
+            self.away.discard(node.name)
+        return result
+
     def _restore(self) -> None:
+        """Join again every worker this scenario made leave and did not bring back."""
         backend = self.context.backend
+        with self._lock:
+            away = [n for n in self.workers if n.name in self.away]
+        if not away:
+            return
         ready = {n.name for n in backend.nodes() if n.state is NodeState.READY}
         failures = []
-        for node in self.workers:
+        for node in away:
             if node.name in ready:
                 continue
             try:
-                backend.leave(node)
-                backend.join(node)
+                backend.leave(node)  # whatever a half-finished join left behind
+                self._join(node)
             except SwarmscopeError as exc:
                 failures.append(str(exc))
         if failures:
@@ -238,23 +255,21 @@ class _JoinRun:
         return joined
 
     def _join_one(self, node: Node, progress: Progress) -> None:
-        backend = self.context.backend
-        backend.leave(node)
+        self._leave(node)
         before = self._sample(node)
-        result = backend.join(node)
+        result = self._join(node)
         joined = self._measure("sequential", result, before, self._sample(node))
         progress.note(f"{node.name} joined in {_describe(joined)}")
         progress.advance()
 
     def _join_all(self, progress: Progress) -> None:
-        backend = self.context.backend
-        _parallel(self.workers, backend.leave)
+        _parallel(self.workers, self._leave)
         befores = _parallel(self.workers, self._sample)
         gate = threading.Barrier(len(self.workers) + 1)
 
         def join(node: Node) -> JoinResult:
             gate.wait(timeout=60)
-            return backend.join(node)
+            return self._join(node)
 
         with concurrent.futures.ThreadPoolExecutor(len(self.workers), "join") as pool:
             futures = {node.name: pool.submit(join, node) for node in self.workers}

@@ -4,6 +4,11 @@ each node's traffic is measured; the cluster and the nodes' iptables end as they
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -76,3 +81,55 @@ def test_join_measures_every_worker_and_restores_the_cluster(
     assert 'swarmscope_join_phase_seconds{instance="",job="swarmscope",mode="sequential"' in text
     assert "swarmscope_network_overhead_ratio{" in text
     assert "swarmscope_join_network_bytes{" in text
+
+
+def test_ctrl_c_in_the_middle_of_joins_leaves_the_cluster_whole(
+    lab_inventory: Inventory, tmp_path: Path
+) -> None:
+    """SIGINT right after a worker left: the run says interrupted, and every worker is a
+    Ready member again with its labels, with no accounting rule left on any node."""
+    backend = DockerSwarmBackend(lab_inventory)
+    try:
+        labels_before = {n.name: n.labels for n in backend.nodes()}
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "drivers",
+                "run",
+                "join",
+                "--inventory",
+                str(lab_inventory.path),
+                "--results",
+                str(tmp_path),
+                "--run-id",
+                "interrupted",
+                "--overhead-window",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(backend.nodes()) < len(lab_inventory.nodes):
+                break  # a worker has left
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode == 130, output
+        nodes_after = {n.name: n for n in backend.nodes()}
+    finally:
+        backend.close()
+    document = json.loads((tmp_path / "interrupted" / "results.json").read_text())
+    assert document["scenarios"]["join"]["status"] == "interrupted"
+    assert document["scenarios"]["join"]["error"] == "interrupted by the user"
+    # Stopped part-way: not every worker had joined again when the signal came.
+    joined = document["scenarios"]["join"]["figures"].get("join_total", {})
+    assert len(joined) < len(lab_inventory.workers)
+    assert all(node.state is NodeState.READY for node in nodes_after.values())
+    assert {name: node.labels for name, node in nodes_after.items()} == labels_before
+    with SshPool() as pool:
+        for node in lab_inventory.nodes:
+            assert "SWARMSCOPE-ACCT" not in pool[node].run("iptables -S", check=True).stdout
