@@ -28,17 +28,19 @@ from exporters.collectors.vcgencmd import THROTTLED_CONDITIONS, decode_throttled
 CSV_HEADER = ("timestamp", "reading", "source", "value")
 
 
-def sampling_script(count: int, interval: float) -> str:
-    """The on-node loop: ``count`` samples ``interval`` seconds apart."""
+def sampling_script(count: int, interval: float, root: str = "") -> str:
+    """The on-node loop: ``count`` samples ``interval`` seconds apart (``root`` prefixes the
+    sysfs paths, for a fixture tree in tests)."""
+    root = shell.q(root) if root else ""
     return shell.lines(
         f"i=0; while [ $i -lt {count} ]; do",
         '  TS=$(date +%s.%N); echo "tick $TS"',
-        "  for Z in /sys/class/thermal/thermal_zone*; do",
+        f"  for Z in {root}/sys/class/thermal/thermal_zone*; do",
         '    [ -r "$Z/temp" ] || continue',
         '    V=$(cat "$Z/temp" 2>/dev/null) || continue',
         '    echo "temp $TS ${Z##*/} $(cat "$Z/type" 2>/dev/null || echo unknown) $V"',
         "  done",
-        "  for F in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq; do",
+        f"  for F in {root}/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq; do",
         '    [ -r "$F" ] || continue',
         '    C=${F%/cpufreq/*}; echo "freq $TS ${C##*/} $(cat "$F" 2>/dev/null)"',
         "  done",
