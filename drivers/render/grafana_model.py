@@ -254,8 +254,10 @@ def matrix_table(
     )
 
 
-def label_table(title: str, query: Query, *, description: str = "", width: int = 24) -> Panel:
-    """The label sets of an instant query, one row each (time and value hidden)."""
+def label_table(
+    title: str, query: Query, *, description: str = "", width: int = 24, value: bool = False
+) -> Panel:
+    """The label sets of an instant query, one row each (time hidden, value if asked)."""
     return Panel(
         "table",
         title,
@@ -267,7 +269,7 @@ def label_table(title: str, query: Query, *, description: str = "", width: int =
         transformations=[
             {
                 "id": "organize",
-                "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True}},
+                "options": {"excludeByName": {"Time": True, "Value": not value, "__name__": True}},
             }
         ],
     )

@@ -32,6 +32,7 @@ from drivers.render.rule_model import (
 )
 from drivers.render.threshold_rules import CRITICAL, alert_name, threshold_rules
 from drivers.thresholds import Threshold, Verdict
+from drivers.units import parse_duration
 
 EVALUATION_INTERVAL = 60.0
 _RATE_FUNCTIONS = ("rate",)
@@ -56,8 +57,6 @@ def _error(threshold: Threshold, problem: str) -> ConfigError:
 
 
 def _window_seconds(threshold: Threshold, selector: Selector) -> float:
-    from drivers.units import parse_duration  # noqa: PLC0415 - keep the module's imports lean
-
     try:
         return parse_duration(selector.range or "")
     except ValueError:

@@ -100,6 +100,7 @@ def build(thresholds: dict[str, Threshold]) -> Dashboard:
                     format="table",
                     may_be_empty="no request failed",
                 ),
+                value=True,
             ),
         ],
     )
