@@ -239,6 +239,7 @@ class _Results:
         self.context = context
         self.count = len(specs)
         self.types = {spec.name: spec.labels["swarmscope.type"] for spec in specs}
+        self.node_types = {n.name: n.type for n in context.inventory.nodes}
         self.results: dict[str, Placement] = {}
         self.submit_seconds = 0.0
         self.push = ThrottledPush(context.pusher, "scheduling", self.fill)
@@ -306,18 +307,21 @@ class _Results:
         self.context.run.add_figures("scheduling", figures, details)
 
     def fill(self, registry: CollectorRegistry) -> None:
+        # `type` is the node's (gpu|rpi), as the scheduling dashboard reads it; the
+        # workload's own kind (cpu|gpu) is `workload_type`.
         histogram = Histogram(
             "swarmscope_scheduling_latency_seconds",
             "Scheduling latency of one workload: created to running, orchestrator timestamps.",
-            ["node", "type"],
+            ["node", "type", "workload_type"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         for placement in list(self.results.values()):
             for task in placement.ran:
-                histogram.labels(task.node or "", self.types[placement.spec.name]).observe(
-                    max(0.0, task.updated_at - task.created_at)
-                )
+                node = task.node or ""
+                histogram.labels(
+                    node, self.node_types.get(node, "unknown"), self.types[placement.spec.name]
+                ).observe(max(0.0, task.updated_at - task.created_at))
         quantile = Gauge(
             "swarmscope_scheduling_latency_quantile_seconds",
             "p50/p95/max of the scheduling latency of the last run.",

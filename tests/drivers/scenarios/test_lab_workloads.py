@@ -92,9 +92,10 @@ def test_scheduling_latency_and_the_gpu_queue(lab_inventory: Inventory, tmp_path
     with urllib.request.urlopen(f"{lab_inventory.pushgateway_url}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert (
-        'swarmscope_scheduling_latency_seconds_count{instance="",job="swarmscope",node="gpu-primary"'
-        in text
-    )
+        'swarmscope_scheduling_latency_seconds_count{instance="",job="swarmscope",'
+        'node="gpu-primary",scenario="scheduling",type="gpu",workload_type="gpu"}'
+    ) in text
+    assert 'type="rpi",workload_type="cpu"}' in text
     assert _leftovers(lab_inventory) == {}
 
 
