@@ -61,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     install_log_scrubbing()
+    if not args.verbose:
+        # paramiko logs every connection and authentication at INFO; a run opens dozens.
+        logging.getLogger("paramiko").setLevel(logging.WARNING)
     try:
         result: int | None = args.func(args)
     except SwarmscopeError as exc:
