@@ -14,6 +14,7 @@ says which one was used.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -27,8 +28,6 @@ from drivers.faults.shell import q
 # What the apply script prints to tell the controller which mechanism it used.
 MECHANISM_MARK = "swarmscope-mechanism"
 APPLIED_MARK = "swarmscope-applied-at"
-# How the delayer's command line is recognised before it is signalled (PID reuse).
-DELAYER_MARK = "delayer.py"
 LAB_POWER_MODULE = "drivers.lab.power"
 ERRORS_LOG = "errors.log"
 
@@ -296,6 +295,19 @@ class Netem:
             parts.append(f"loss {self.loss_ratio * 100:g}%")
         return " ".join(parts)
 
+    def delayer_params(self, queue: int) -> str:
+        """The lab delayer's parameters file: one queue with this fault's delay."""
+        return json.dumps(
+            {
+                "queues": {
+                    str(queue): {
+                        "delay_ms": self.delay_seconds * 1000,
+                        "jitter_ms": self.jitter_seconds * 1000,
+                    }
+                }
+            }
+        )
+
     def _fallback(self, context: PlanContext) -> list[str]:
         """Delay through the lab's NFQUEUE delayer, loss through iptables statistic."""
         chain = f"{context.fault.chain}-in"
@@ -319,14 +331,14 @@ class Netem:
             params = context.file("delay.json")
             log = context.file("delayer.log")
             steps += [
-                f'echo \'{{"delay_ms": {self.delay_seconds * 1000:g}, '
-                f'"jitter_ms": {self.jitter_seconds * 1000:g}}}\' > {params}',
+                f"echo {q(self.delayer_params(queue))} > {params}",
                 f"setsid {q(context.lab.python)} {q(context.lab.delayer_script)} "
-                f"--queue {queue} --params {params} > {log} 2>&1 < /dev/null &",
-                f'echo "$! {DELAYER_MARK} --queue {queue}" >> {context.file("pids")}',
+                f"--params {params} > {log} 2>&1 < /dev/null &",
+                f'echo "$! $ID.delay.json" >> {context.file("pids")}',
                 # Bound to its queue before any packet is sent its way (--queue-bypass would
-                # pass packets undelayed meanwhile, but the fault must be real when we say so).
-                "i=0; while ! grep -q 'delayer: queue' "
+                # pass packets undelayed meanwhile, but the fault must be real when we say so):
+                # the delayer prints its queues once they are bound.
+                "i=0; while ! grep -q '^delayer: {' "
                 f"{log} 2>/dev/null; do i=$((i+1)); "
                 f'if [ $i -gt 100 ]; then echo "the delayer did not start: $(tail -n2 {log})" '
                 ">&2; exit 1; fi; sleep 0.05; done",

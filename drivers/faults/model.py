@@ -98,6 +98,7 @@ class FaultRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["expected_end"] = self.expected_end
+        data["target"] = self.node  # the name the report and the pushed series use
         return data
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +135,12 @@ def test_target_output_is_parsed_and_garbage_is_reported() -> None:
     assert parse_revert_log("active\n") is None
     errors = parse_errors("error poweroff-1a2b@rpi-3 lab power on rpi-3: dockerd exited\n")
     assert errors == {"poweroff-1a2b@rpi-3": ["lab power on rpi-3: dockerd exited"]}
+
+
+def test_delay_parameters_are_what_the_lab_delayer_reads(tmp_path: Path) -> None:
+    """The netem fallback writes the lab delayer's own parameters format (one queue)."""
+    from drivers.lab.delayer import DelayParams, read_params
+
+    path = tmp_path / "delay.json"
+    path.write_text(Netem(delay_seconds=0.05, jitter_seconds=0.01).delayer_params(4242))
+    assert read_params(path) == {4242: DelayParams(delay_ms=50.0, jitter_ms=10.0)}

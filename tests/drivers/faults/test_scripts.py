@@ -240,7 +240,8 @@ def test_a_fault_that_cannot_apply_is_undone_at_once(pair: Pair) -> None:
 
 RECEIVER = """
 import socket, sys, time
-server = socket.socket(); server.bind((sys.argv[1], 5001)); server.listen(1)
+server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((sys.argv[1], 5001)); server.listen(1)
 print("ready", flush=True)
 conn, _ = server.accept(); got = 0; first = None
 while True:
