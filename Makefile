@@ -75,6 +75,10 @@ bench-mesh-throughput: setup  ## Locust 1 KB messages on a 1 Gbit/s link: utilis
 bench-mesh-cost: setup  ## swarmlet-exporter memory and CPU with 0, 5 and 20 mesh peers
 	$(PY) benchmarks/bench_mesh_cost.py
 
+.PHONY: bench-lab
+bench-lab: setup  ## the lab: up/down time and memory at 6 and 20 nodes, each link profile measured (root)
+	$(PY) -m drivers.lab.bench
+
 bench: bench-exporter bench-mesh-accuracy bench-mesh-throughput bench-mesh-cost  ## every benchmark that prints figures
 
 clean:

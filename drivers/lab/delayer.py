@@ -1,19 +1,23 @@
 """Packet delay and jitter through NFQUEUE, for kernels built without ``sch_netem``.
 
-Runs inside one lab node's network namespace, bound to the NFQUEUE that the node's INPUT
-chain feeds (``-i eth0 -j NFQUEUE --queue-bypass``): every queued packet is held for
-``delay ± jitter`` and then accepted. Release times never go backwards, so a flow is never
-reordered (netem's jitter reorders, which real Wi-Fi/LTE links mostly do not).
+One process serves the whole lab from its control namespace (the one holding the bridge):
+queue N carries the packets bridged towards node N (``-m physdev --physdev-out pN -j
+NFQUEUE --queue-num N --queue-bypass``), and each is held for that node's ``delay ±
+jitter`` before it is accepted. Release times of a queue never go backwards, so a flow is
+never reordered (netem's jitter reorders, which real Wi-Fi/LTE links mostly do not).
 
-Single-threaded on purpose: one ``select`` loop reads verdict requests and releases due
-packets, so no thread fights the GIL for the timing path. ``--queue-bypass`` makes the
-kernel accept packets unchanged whenever this program is not running, so a crash leaves a
-working (undelayed) link, never a dead one.
+Single-threaded on purpose: one ``select`` loop reads queued packets and releases due ones,
+so no thread fights the GIL for the timing path. ``--queue-bypass`` makes the kernel pass
+packets unchanged whenever no program serves their queue, so a crash leaves a working
+(undelayed) link, never a dead one.
 
-Parameters come from a small JSON file (``{"delay_ms": 5, "jitter_ms": 1}``) re-read on
-SIGHUP, so a running lab's delay changes without restarting anything.
+The parameters are one JSON file re-read on SIGHUP, so delays change without a restart and
+queues are bound and unbound as nodes are shaped or not::
 
-Usage: ``python -m drivers.lab.delayer --queue 0 --params FILE``
+    {"queues": {"1": {"delay_ms": 4, "jitter_ms": 2}, "2": {"delay_ms": 50, "jitter_ms": 10}}}
+
+It imports only the standard library and netfilterqueue: run it as a script
+(``python drivers/lab/delayer.py --params FILE``), not through the drivers package.
 """
 
 from __future__ import annotations
@@ -41,22 +45,6 @@ class DelayParams:
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
 
-    @classmethod
-    def read(cls, path: Path) -> DelayParams:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        params = cls(float(raw.get("delay_ms", 0.0)), float(raw.get("jitter_ms", 0.0)))
-        if params.delay_ms < 0 or params.jitter_ms < 0:
-            raise ValueError(f"{path}: delay and jitter must not be negative")
-        return params
-
-    def write(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}) + "\n",
-            encoding="utf-8",
-        )
-        tmp.replace(path)
-
     def sample_seconds(self, rng: random.Random) -> float:
         """One packet's delay: uniform in [delay - jitter, delay + jitter], never below 0."""
         if self.jitter_ms:
@@ -66,8 +54,36 @@ class DelayParams:
         return max(0.0, value) / 1000.0
 
 
+def read_params(path: Path) -> dict[int, DelayParams]:
+    """queue number -> its delay; ValueError for anything malformed."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        queues = {
+            int(number): DelayParams(float(q.get("delay_ms", 0)), float(q.get("jitter_ms", 0)))
+            for number, q in raw.get("queues", {}).items()
+        }
+    except (OSError, AttributeError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    for number, params in queues.items():
+        if not 0 <= number <= 65535 or params.delay_ms < 0 or params.jitter_ms < 0:
+            raise ValueError(f"{path}: queue {number}: bad number, delay or jitter")
+    return queues
+
+
+def write_params(path: Path, queues: dict[int, DelayParams]) -> None:
+    document = {
+        "queues": {
+            str(n): {"delay_ms": p.delay_ms, "jitter_ms": p.jitter_ms}
+            for n, p in sorted(queues.items())
+        }
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 class Delayer:
-    """Holds packets in FIFO order until their release time, then accepts them."""
+    """One queue's packets, held in FIFO order until their release time, then accepted."""
 
     def __init__(self, params: DelayParams, seed: int | None = None) -> None:
         self.params = params
@@ -99,12 +115,45 @@ class Delayer:
             self._held.popleft()[1].accept()
 
 
-def serve(queue_num: int, params_path: Path) -> int:
-    from netfilterqueue import COPY_META, NetfilterQueue  # noqa: PLC0415 - lab-only extra
+class QueueSet:
+    """The bound queues and their delayers, reconciled with the parameters file."""
 
-    delayer = Delayer(DelayParams.read(params_path))
+    def __init__(self) -> None:
+        self.bound: dict[int, tuple[Any, Delayer]] = {}
+
+    def apply(self, wanted: dict[int, DelayParams]) -> None:
+        from netfilterqueue import COPY_META, NetfilterQueue  # noqa: PLC0415 - lab-only extra
+
+        for number in [n for n in self.bound if n not in wanted]:
+            queue, delayer = self.bound.pop(number)
+            delayer.release_all()
+            queue.unbind()
+        for number, params in wanted.items():
+            if number in self.bound:
+                self.bound[number][1].params = params
+                continue
+            delayer = Delayer(params)
+            queue = NetfilterQueue()
+            queue.bind(
+                number,
+                delayer.hold,
+                max_len=QUEUE_MAX_PACKETS,
+                mode=COPY_META,
+                sock_len=SOCKET_BUFFER_BYTES,
+            )
+            self.bound[number] = (queue, delayer)
+
+    def release_due(self) -> float | None:
+        waits = [w for _q, d in self.bound.values() if (w := d.release_due()) is not None]
+        return min(waits) if waits else None
+
+    def close(self) -> None:
+        self.apply({})
+
+
+def serve(params_path: Path) -> int:
     stop = False
-    reload = False
+    reload = True
 
     def on_term(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stop
@@ -117,45 +166,38 @@ def serve(queue_num: int, params_path: Path) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
-    queue = NetfilterQueue()
-    queue.bind(
-        queue_num,
-        delayer.hold,
-        max_len=QUEUE_MAX_PACKETS,
-        mode=COPY_META,
-        sock_len=SOCKET_BUFFER_BYTES,
-    )
-    fd = queue.get_fd()
-    print(f"delayer: queue {queue_num}, {delayer.params}", flush=True)
+    queues = QueueSet()
     try:
         while not stop:
             if reload:
                 reload = False
                 try:
-                    delayer.params = DelayParams.read(params_path)
-                    print(f"delayer: now {delayer.params}", flush=True)
-                except (OSError, ValueError) as exc:
-                    print(f"delayer: keeping {delayer.params}: {exc}", flush=True)
-            timeout = delayer.release_due()
+                    wanted = read_params(params_path)
+                    queues.apply(wanted)
+                    print(f"delayer: {wanted}", flush=True)
+                except ValueError as exc:
+                    print(f"delayer: keeping the previous parameters: {exc}", flush=True)
+            timeout = queues.release_due()
+            by_fd = {q.get_fd(): q for q, _d in queues.bound.values()}
             try:
-                readable, _, _ = select.select([fd], [], [], 0.5 if timeout is None else timeout)
+                readable, _, _ = select.select(
+                    list(by_fd), [], [], 0.5 if timeout is None else timeout
+                )
             except InterruptedError:
                 continue
-            if readable:
-                queue.run(block=False)
-            delayer.release_due()
+            for fd in readable:
+                by_fd[fd].run(block=False)
+            queues.release_due()
     finally:
-        delayer.release_all()
-        queue.unbind()
+        queues.close()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queue", type=int, default=0, help="NFQUEUE number (default 0)")
-    parser.add_argument("--params", type=Path, required=True, help="JSON delay/jitter file")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--params", type=Path, required=True, help="JSON queues/delays file")
     args = parser.parse_args(argv)
-    return serve(args.queue, args.params)
+    return serve(args.params)
 
 
 if __name__ == "__main__":

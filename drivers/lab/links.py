@@ -1,17 +1,24 @@
 """Link emulation for lab nodes: the rate, delay, jitter and loss of a Pi's real link.
 
-Everything happens inside the node's own namespace (its eth0), never on the host:
+The lab's bridge lives in its control namespace, and every node hangs off one port of it
+(``pN`` for node N). That port plays the Pi's radio link, like a router emulating a WAN:
 
-- rate: ``tbf`` on eth0 for upload; download through an ``ifb`` device that eth0's ingress
-  is redirected to, with its own ``tbf``;
-- loss: ``iptables -m statistic --mode random`` DROP on eth0, in each direction;
-- delay and jitter: ``netem`` on the ifb when the kernel has it; otherwise (kernels built
-  without sch_netem, like these CI machines) NFQUEUE on the node's INPUT chain with
-  ``--queue-bypass`` and drivers.lab.delayer holding each packet.
+- towards the node (download): on port ``pN`` in the control namespace, ``netem`` with
+  delay, jitter and the download rate where the kernel has it; otherwise ``tbf`` for the
+  rate, and NFQUEUE (``-m physdev --physdev-out pN -j NFQUEUE --queue-num N
+  --queue-bypass`` in mangle POSTROUTING) with drivers.lab.delayer holding each packet;
+- from the node (upload): ``tbf`` on the node's eth0, inside the node;
+- loss: ``iptables -m statistic --mode random`` DROP on the node's eth0, each direction.
 
-Delay is applied once, on packets entering the node, and stands for the whole round trip
-the link adds: ping between a wired host and the node reads about ``delay_ms`` more; between
-two shaped nodes about the sum of both delays (two radio hops, as with two Pis on Wi-Fi).
+Why not inside the node: a receiver that timestamps packets in the kernel (``ping``, the
+mesh prober with SO_TIMESTAMPNS) takes the time as a packet reaches its interface, so a
+delay on the node's own INPUT is invisible to it; and packets held on the node's own egress
+count against TCP's small-queue budget and throttle its uploads to a trickle. Delayed in
+the switch, packets are simply late, for every kind of receiver and sender.
+
+The delay stands for the whole round trip the link adds: ping between a wired host and the
+node reads about ``delay_ms`` more; between two shaped nodes about the sum of both delays
+(two radio hops, as with two Pis on Wi-Fi).
 """
 
 from __future__ import annotations
@@ -27,17 +34,17 @@ from typing import Any
 
 from drivers.errors import ConfigError
 from drivers.lab import cgroups, delayer
-from drivers.lab.delayer import DelayParams
+from drivers.lab.delayer import DelayParams, read_params, write_params
 from drivers.lab.processes import spawn, stop
 from drivers.lab.spec import LabSpec, NodeSpec
 from drivers.lab.state import LabState, process_start_time
 from drivers.lab.system import LabError, in_netns, run, tail
 
-CHAIN_IN = "SWARMSCOPE-LINK-IN"
-CHAIN_OUT = "SWARMSCOPE-LINK-OUT"
-IFB = "ifb-eth0"
-NFQUEUE_NUM = 0
+CHAIN_IN = "SWARMSCOPE-LINK-IN"  # node, filter INPUT: inbound loss
+CHAIN_OUT = "SWARMSCOPE-LINK-OUT"  # node, filter OUTPUT: outbound loss
+CHAIN_DELAY = "SWARMSCOPE-LINK-DELAY"  # control namespace, mangle POSTROUTING: the delay
 QUEUE_LATENCY_MS = 100  # how long tbf may queue before dropping (the link's buffer)
+DELAYER_KEY = "delayer"
 
 MECHANISM_NETEM = "netem"
 MECHANISM_NFQUEUE = "nfqueue"
@@ -147,23 +154,31 @@ def mechanism(state: LabState) -> str:
 
 def describe_mechanism(name: str) -> str:
     if name == MECHANISM_NETEM:
-        return "tc netem (delay, jitter, loss) with tbf rate limits, inbound through ifb"
+        return (
+            "tc netem on the node's switch port (delay, jitter, download rate), tbf upload "
+            "rate on the node, iptables statistic loss"
+        )
     return (
-        "tbf rate limits (inbound through ifb), iptables statistic loss, delay and jitter "
-        "by an NFQUEUE delayer on INPUT with --queue-bypass (this kernel has no netem)"
+        "tbf rates (download on the node's switch port, upload on the node), iptables "
+        "statistic loss, delay and jitter by an NFQUEUE delayer on the switch port "
+        "(--queue-bypass): this kernel has no netem"
     )
 
 
 # ---- applying ---------------------------------------------------------------------------
 
 
-def _tc(spec: LabSpec, node: str, *args: str, check: bool = True) -> None:
-    run(in_netns(spec.node_netns(node), ["tc", *args]), check=check)
+def port(node: NodeSpec) -> str:
+    """The node's port on the lab bridge, in the control namespace."""
+    return f"p{node.index}"
 
 
-def _ipt(spec: LabSpec, node: str, *args: str, check: bool = True) -> int:
-    argv = in_netns(spec.node_netns(node), ["iptables", "-w", "5", *args])
-    return run(argv, check=check).returncode
+def _tc(netns: str, *args: str, check: bool = True) -> None:
+    run(in_netns(netns, ["tc", *args]), check=check)
+
+
+def _ipt(netns: str, *args: str, check: bool = True) -> int:
+    return run(in_netns(netns, ["iptables", "-w", "5", *args]), check=check).returncode
 
 
 def _burst_bytes(mbit: float) -> int:
@@ -172,87 +187,106 @@ def _burst_bytes(mbit: float) -> int:
 
 
 def _tbf(rate_mbit: float) -> list[str]:
-    return [
-        "tbf",
-        "rate",
-        f"{rate_mbit}mbit",
-        "burst",
-        str(_burst_bytes(rate_mbit)),
-        "latency",
-        f"{QUEUE_LATENCY_MS}ms",
-    ]
+    burst = str(_burst_bytes(rate_mbit))
+    return ["tbf", "rate", f"{rate_mbit}mbit", "burst", burst, "latency", f"{QUEUE_LATENCY_MS}ms"]
 
 
-def _netem(settings: LinkSettings, rate_mbit: float | None, delay: bool) -> list[str]:
+def _netem(settings: LinkSettings) -> list[str]:
+    """netem towards the node: delay, jitter and the download rate (netem's own rate)."""
     args = ["netem", "limit", "10000"]
-    if delay and settings.delayed:
+    if settings.delayed:
         args += ["delay", f"{settings.delay_ms}ms", f"{settings.jitter_ms}ms"]
-    if settings.loss_percent:
-        args += ["loss", f"{settings.loss_percent}%"]
-    if rate_mbit is not None:
-        args += ["rate", f"{rate_mbit}mbit"]
+    if settings.download_mbit is not None:
+        args += ["rate", f"{settings.download_mbit}mbit"]
     return args
 
 
-def clear(state: LabState, node: str) -> None:
-    """Remove every qdisc, ifb and iptables rule this module added to the node."""
+def _queue_rules(spec: LabSpec, node: NodeSpec) -> list[list[str]]:
+    """The control namespace's rules sending node N's inbound packets to queue N: bridged
+    ones (from the host and other nodes), and the control namespace's own (Prometheus)."""
+    queue = ["-j", "NFQUEUE", "--queue-num", str(node.index), "--queue-bypass"]
+    return [
+        ["-m", "physdev", "--physdev-out", port(node), *queue],
+        ["-d", node.address, "-m", "physdev", "!", "--physdev-is-bridged", *queue],
+    ]
+
+
+def _ensure_chains(spec: LabSpec, node: NodeSpec) -> None:
+    node_ns, control = spec.node_netns(node.name), spec.control_netns
+    for netns, table, chain, hook in (
+        (node_ns, "filter", CHAIN_IN, "INPUT"),
+        (node_ns, "filter", CHAIN_OUT, "OUTPUT"),
+        (control, "mangle", CHAIN_DELAY, "POSTROUTING"),
+    ):
+        _ipt(netns, "-t", table, "-N", chain, check=False)
+        if _ipt(netns, "-t", table, "-C", hook, "-j", chain, check=False) != 0:
+            _ipt(netns, "-t", table, "-I", hook, "1", "-j", chain)
+
+
+def clear(state: LabState, node: NodeSpec) -> None:
+    """Remove every qdisc and rule this module set for the node (in it and on its port)."""
     spec = state.spec
-    _tc(spec, node, "qdisc", "del", "dev", "eth0", "root", check=False)
-    _tc(spec, node, "qdisc", "del", "dev", "eth0", "ingress", check=False)
-    run(in_netns(spec.node_netns(node), ["ip", "link", "del", IFB]), check=False)
+    node_ns, control = spec.node_netns(node.name), spec.control_netns
+    _tc(node_ns, "qdisc", "del", "dev", "eth0", "root", check=False)
     for chain in (CHAIN_IN, CHAIN_OUT):
-        _ipt(spec, node, "-F", chain, check=False)
+        _ipt(node_ns, "-F", chain, check=False)
+    for rule in _queue_rules(spec, node):
+        _ipt(control, "-t", "mangle", "-D", CHAIN_DELAY, *rule, check=False)
+    _tc(control, "qdisc", "del", "dev", port(node), "root", check=False)
+    _set_queue(state, node, None)
 
 
-def _ensure_chains(spec: LabSpec, node: str) -> None:
-    for chain, hook in ((CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")):
-        _ipt(spec, node, "-N", chain, check=False)
-        if _ipt(spec, node, "-C", hook, "-j", chain, check=False) != 0:
-            _ipt(spec, node, "-I", hook, "1", "-j", chain)
+# ---- the delayer (one process for the lab, one queue per delayed node) -------------------
 
 
-def _delayer_key(node: str) -> str:
-    return f"delayer@{node}"
+def _params_path(spec: LabSpec) -> Path:
+    return spec.state_dir / "delays.json"
 
 
-def _params_path(spec: LabSpec, node: str) -> Path:
-    return spec.node_dir(node) / "delay.json"
-
-
-def _ensure_delayer(state: LabState, node: str, settings: LinkSettings) -> None:
-    spec = state.spec
-    params = DelayParams(settings.delay_ms, settings.jitter_ms)
-    params.write(_params_path(spec, node))
-    record = state.processes.get(_delayer_key(node))
-    if record is not None and record.is_same_process():
+def _set_queue(state: LabState, node: NodeSpec, params: DelayParams | None) -> None:
+    """Give node N's queue these delay parameters (None: unbind it); start or stop the
+    delayer as needed, and return only once the queue is bound."""
+    path = _params_path(state.spec)
+    queues = read_params(path) if path.exists() else {}
+    if params is None:
+        if node.index not in queues:
+            return
+        del queues[node.index]
+    else:
+        queues[node.index] = params
+    write_params(path, queues)
+    record = state.processes.get(DELAYER_KEY)
+    running = record is not None and record.is_same_process()
+    if not queues:
+        if record is not None:
+            stop([record], timeout=5.0)
+            del state.processes[DELAYER_KEY]
+            state.save()
+        return
+    if running and record is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.pid, signal.SIGHUP)
-        return
-    record = spawn(
-        state,
-        _delayer_key(node),
-        [
-            # Run as a script, not `-m drivers.lab.delayer`: importing the drivers.lab package
-            # would load the docker SDK and more into every node's delayer.
-            sys.executable,
-            delayer.__file__,
-            "--queue",
-            str(NFQUEUE_NUM),
-            "--params",
-            str(_params_path(spec, node)),
-        ],
-        log=spec.node_dir(node) / "delayer.log",
-        netns=spec.node_netns(node),
-        cgroup_procs=cgroups.procs_files(cgroups.daemons_path(spec.cgroup, node)),
-        node=node,
-    )
-    # Only then may packets be queued: until the delayer is bound, --queue-bypass would let
-    # them through undelayed and the first measurements would read low.
-    _wait_queue_bound(record.pid, spec.node_dir(node) / "delayer.log")
+    else:
+        spec = state.spec
+        record = spawn(
+            state,
+            DELAYER_KEY,
+            # A script, not `-m drivers.lab.delayer`: importing the drivers.lab package would
+            # load the docker SDK and more into the delayer.
+            # Raised priority: on a busy host its release times are the link's jitter.
+            ["nice", "-n", "-10", sys.executable, delayer.__file__, "--params", str(path)],
+            log=spec.state_dir / "logs" / "delayer.log",
+            netns=spec.control_netns,
+            cgroup_procs=cgroups.procs_files(cgroups.daemons_path(spec.cgroup, None)),
+        )
+    if params is not None:
+        # Until the queue is bound, --queue-bypass lets packets through undelayed and the
+        # first measurements would read low.
+        _wait_queue_bound(record.pid, node.index, state.spec.state_dir / "logs" / "delayer.log")
 
 
-def _wait_queue_bound(pid: int, log: Path, timeout: float = 10.0) -> None:
-    """Until the process has bound NFQUEUE_NUM (its namespace's nfnetlink_queue lists it)."""
+def _wait_queue_bound(pid: int, queue: int, log: Path, timeout: float = 10.0) -> None:
+    """Until the process has bound ``queue`` (its namespace's nfnetlink_queue lists it)."""
     queues = Path(f"/proc/{pid}/net/netfilter/nfnetlink_queue")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -260,19 +294,12 @@ def _wait_queue_bound(pid: int, log: Path, timeout: float = 10.0) -> None:
             bound = {int(line.split()[0]) for line in queues.read_text().splitlines()}
         except (OSError, ValueError, IndexError):
             bound = set()
-        if NFQUEUE_NUM in bound:
+        if queue in bound:
             return
         if process_start_time(pid) is None:
             raise LabError(f"the NFQUEUE delayer exited: {tail(log)}")
         time.sleep(0.02)
-    raise LabError(f"the NFQUEUE delayer did not bind its queue within {timeout:.0f}s")
-
-
-def _stop_delayer(state: LabState, node: str) -> None:
-    record = state.processes.pop(_delayer_key(node), None)
-    if record is not None:
-        stop([record], timeout=5.0)
-        state.save()
+    raise LabError(f"the NFQUEUE delayer did not bind queue {queue} within {timeout:.0f}s")
 
 
 def apply(
@@ -282,56 +309,29 @@ def apply(
     spec = state.spec
     settings.check(f"node {node.name}")
     how = mechanism(state)
-    clear(state, node.name)
-    _ensure_chains(spec, node.name)
-    ns = spec.node_netns(node.name)
-    needs_ingress = settings.download_mbit is not None or (
-        how == MECHANISM_NETEM and (settings.delayed or settings.loss_percent)
-    )
-    if needs_ingress:
-        run(in_netns(ns, ["ip", "link", "add", IFB, "type", "ifb"]))
-        run(in_netns(ns, ["ip", "link", "set", IFB, "up"]))
-        _tc(spec, node.name, "qdisc", "add", "dev", "eth0", "handle", "ffff:", "ingress")
-        # u32 "match everything": this kernel has no matchall classifier.
-        _tc(
-            spec,
-            node.name,
-            *("filter", "add", "dev", "eth0", "parent", "ffff:", "protocol", "all"),
-            *("u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect"),
-            *("dev", IFB),
-        )
+    clear(state, node)
+    _ensure_chains(spec, node)
+    node_ns, control = spec.node_netns(node.name), spec.control_netns
+    if settings.upload_mbit is not None:
+        _tc(node_ns, "qdisc", "add", "dev", "eth0", "root", *_tbf(settings.upload_mbit))
+    if settings.loss_percent:
+        probability = f"{settings.loss_percent / 100:.6f}"
+        for chain, direction in ((CHAIN_IN, "-i"), (CHAIN_OUT, "-o")):
+            _ipt(
+                node_ns,
+                *("-A", chain, direction, "eth0", "-m", "statistic"),
+                *("--mode", "random", "--probability", probability, "-j", "DROP"),
+            )
     if how == MECHANISM_NETEM:
-        if needs_ingress:
-            inbound = _netem(settings, settings.download_mbit, delay=True)
-            _tc(spec, node.name, "qdisc", "add", "dev", IFB, "root", *inbound)
-        if settings.upload_mbit is not None or settings.loss_percent:
-            outbound = _netem(settings, settings.upload_mbit, delay=False)
-            _tc(spec, node.name, "qdisc", "add", "dev", "eth0", "root", *outbound)
-        _stop_delayer(state, node.name)
+        if settings.delayed or settings.download_mbit is not None:
+            _tc(control, "qdisc", "add", "dev", port(node), "root", *_netem(settings))
     else:
         if settings.download_mbit is not None:
-            _tc(spec, node.name, "qdisc", "add", "dev", IFB, "root", *_tbf(settings.download_mbit))
-        if settings.upload_mbit is not None:
-            _tc(spec, node.name, "qdisc", "add", "dev", "eth0", "root", *_tbf(settings.upload_mbit))
-        if settings.loss_percent:
-            probability = f"{settings.loss_percent / 100:.6f}"
-            for chain, direction in ((CHAIN_IN, "-i"), (CHAIN_OUT, "-o")):
-                _ipt(
-                    spec,
-                    node.name,
-                    *("-A", chain, direction, "eth0", "-m", "statistic"),
-                    *("--mode", "random", "--probability", probability, "-j", "DROP"),
-                )
+            _tc(control, "qdisc", "add", "dev", port(node), "root", *_tbf(settings.download_mbit))
         if settings.delayed:
-            _ensure_delayer(state, node.name, settings)
-            _ipt(
-                spec,
-                node.name,
-                *("-A", CHAIN_IN, "-i", "eth0", "-j", "NFQUEUE"),
-                *("--queue-num", str(NFQUEUE_NUM), "--queue-bypass"),
-            )
-        else:
-            _stop_delayer(state, node.name)
+            _set_queue(state, node, DelayParams(settings.delay_ms, settings.jitter_ms))
+            for rule in _queue_rules(spec, node):
+                _ipt(control, "-t", "mangle", "-A", CHAIN_DELAY, *rule)
     nodes = state.link.setdefault("nodes", {})
     nodes[node.name] = {"profile": profile_name, **asdict(settings)}
     state.save()
@@ -372,12 +372,6 @@ def set_node_delay(
     settings = replace(base, delay_ms=float(delay_ms), jitter_ms=float(jitter_ms))
     apply(state, spec_node, settings)
     return settings
-
-
-def stop_delayers(state: LabState) -> None:
-    for node in state.spec.nodes:
-        if _delayer_key(node.name) in state.processes:
-            _stop_delayer(state, node.name)
 
 
 def summary(state: LabState) -> dict[str, Any]:

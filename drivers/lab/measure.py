@@ -1,9 +1,10 @@
 """Measure a lab node's link as a user would see it: ping round trip and TCP throughput.
 
-Both run from the lab's control namespace (the wired side, where Prometheus lives) to the
-node: ``ping`` for the round trip and loss, ``iperf3`` for TCP throughput into the node
-(download) and out of it (upload, ``-R``). Traffic stays inside the lab's namespaces and
-every run is bounded in time.
+Both run from this host (the wired side: its link into the lab is not shaped) to the node:
+``ping`` for the round trip and loss, ``iperf3`` for TCP throughput into the node (download)
+and out of it (upload, ``-R``). Traffic goes only to the lab's own namespaces, and every run
+is bounded in time. (Not from the control namespace: TCP sent from there is held by the
+delayer in its sender's namespace, where TCP's small-queue budget throttles it.)
 """
 
 from __future__ import annotations
@@ -32,17 +33,37 @@ class LinkMeasurement:
     upload_mbit: float
 
 
+def _parse_ping(output: str, where: str) -> tuple[float, float, float]:
+    loss = re.search(r"([0-9.]+)% packet loss", output)
+    rtt = re.search(r"= ([0-9.]+)/([0-9.]+)/([0-9.]+)/([0-9.]+) ms", output)
+    if loss is None or rtt is None:
+        raise LabError(f"{where}: ping gave no round trip: {output.strip()[-200:]}")
+    return float(rtt.group(2)), float(rtt.group(4)), float(loss.group(1))
+
+
+def _ping_argv(address: str, count: int, interval: float) -> list[str]:
+    return ["ping", "-q", "-n", "-c", str(count), "-i", str(interval), "-W", "2", address]
+
+
 def ping(
     state: LabState, node: NodeSpec, count: int = 20, interval: float = 0.2
 ) -> tuple[float, float, float]:
-    """(average ms, mdev ms, loss %) of ``count`` pings from the control namespace."""
-    argv = ["ping", "-q", "-n", "-c", str(count), "-i", str(interval), "-W", "2", node.address]
-    result = run(in_netns(state.spec.control_netns, argv), check=False, timeout=count * 3 + 10)
-    loss = re.search(r"([0-9.]+)% packet loss", result.stdout)
-    rtt = re.search(r"= ([0-9.]+)/([0-9.]+)/([0-9.]+)/([0-9.]+) ms", result.stdout)
-    if loss is None or rtt is None:
-        raise LabError(f"node {node.name}: ping gave no round trip: {result.stdout.strip()[-200:]}")
-    return float(rtt.group(2)), float(rtt.group(4)), float(loss.group(1))
+    """(average ms, mdev ms, loss %) of ``count`` pings from this host (wired)."""
+    result = run(
+        _ping_argv(node.address, count, interval), check=False, timeout=count * interval + 30
+    )
+    return _parse_ping(result.stdout, f"node {node.name}")
+
+
+def ping_between(
+    state: LabState, source: NodeSpec, destination: NodeSpec, count: int = 20
+) -> float:
+    """Average round trip in ms from one node to another (both links' delays add up)."""
+    argv = in_netns(
+        state.spec.node_netns(source.name), _ping_argv(destination.address, count, 0.05)
+    )
+    result = run(argv, check=False, timeout=count * 0.05 + 30)
+    return _parse_ping(result.stdout, f"{source.name} -> {destination.name}")[0]
 
 
 def tcp_mbit(state: LabState, node: NodeSpec, seconds: float, upload: bool = False) -> float:
@@ -66,7 +87,7 @@ def tcp_mbit(state: LabState, node: NodeSpec, seconds: float, upload: bool = Fal
         if upload:
             argv.append("-R")
         for _attempt in range(50):  # until the server listens
-            result = run(in_netns(spec.control_netns, argv), check=False, timeout=seconds + 30)
+            result = run(argv, check=False, timeout=seconds + 30)
             try:
                 data = json.loads(result.stdout)
                 error = str(data.get("error", ""))

@@ -16,7 +16,7 @@ import requests
 from drivers.inventory import Inventory, Node
 from drivers.lab import LAB_IMAGE, LabState, set_link, set_node_delay, status
 from drivers.lab.links import MECHANISM_NFQUEUE, netem_available
-from drivers.lab.measure import ping, tcp_mbit
+from drivers.lab.measure import ping, ping_between, tcp_mbit
 from drivers.lab.system import in_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
@@ -155,8 +155,8 @@ def _download_mbit(state: LabState, node: str, seconds: float = 2.0) -> float:
     return tcp_mbit(state, state.spec.node(node), seconds)
 
 
-def _queue_rules(state: LabState, node: str) -> str:
-    argv = in_netns(state.spec.node_netns(node), ["iptables", "-w", "5", "-S"])
+def _delay_rules(state: LabState) -> str:
+    argv = in_netns(state.spec.control_netns, ["iptables", "-w", "5", "-t", "mangle", "-S"])
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
@@ -171,29 +171,35 @@ def test_link_profile_changes_a_running_lab(lab_state: LabState) -> None:
         assert 60 <= _download_mbit(lab_state, "rpi-1") <= 105  # 100 Mbit/s tbf
         if not netem_available(lab_state.spec.control_netns):
             assert lab_state.link["mechanism"] == MECHANISM_NFQUEUE
-            assert "delayer@rpi-1" in lab_state.processes
-            assert lab_state.processes["delayer@rpi-1"].is_same_process()
-            assert re.search(r"NFQUEUE .*--queue-bypass", _queue_rules(lab_state, "rpi-1"))
+            assert lab_state.processes["delayer"].is_same_process()
+            rules = _delay_rules(lab_state)
+            assert re.search(r"--physdev-out p1 .*NFQUEUE --queue-num 1 --queue-bypass", rules)
             assert "no netem" in status(lab_state.spec.name).link["description"]
     finally:
         set_link(lab_state, "gigabit", ["rpi-1"])
     average, _mdev, _loss = ping(lab_state, node, count=10, interval=0.05)
     assert average < 1.0
-    assert "delayer@rpi-1" not in lab_state.processes
-    assert "NFQUEUE" not in _queue_rules(lab_state, "rpi-1")
+    assert "delayer" not in lab_state.processes  # no node is delayed any more
+    assert "NFQUEUE" not in _delay_rules(lab_state)
 
 
-def test_node_delay_setter_adds_the_requested_round_trip(lab_state: LabState) -> None:
-    """set_node_delay(state, node, ms) adds about that much to the node's round trip and
-    keeps its rate limit; 0 takes the delay away again."""
-    node = lab_state.spec.node("rpi-2")
+def test_node_delays_add_up_between_nodes_even_for_kernel_timestamps(
+    lab_state: LabState,
+) -> None:
+    """set_node_delay(state, node, ms) adds that much to the node's round trip, for every
+    path: from the wired side, and node to node (both delays add up), as measured by ping
+    with its kernel receive timestamps (like the mesh prober); rates stay as they were."""
+    first, second = lab_state.spec.node("rpi-1"), lab_state.spec.node("rpi-2")
     try:
-        settings = set_node_delay(lab_state, "rpi-2", 20.0)
+        settings = set_node_delay(lab_state, "rpi-1", 10.0)
         assert settings.download_mbit == 1000  # the gigabit rate stays
-        average, mdev, _loss = ping(lab_state, node, count=20, interval=0.05)
-        assert 19.5 <= average <= 23.0
-        assert mdev < 2.0
+        set_node_delay(lab_state, "rpi-2", 20.0)
+        to_first, _mdev, _loss = ping(lab_state, first, count=20, interval=0.05)
+        assert 9.8 <= to_first <= 12.0
+        to_second, _mdev, _loss = ping(lab_state, second, count=20, interval=0.05)
+        assert 19.8 <= to_second <= 22.0
+        between = ping_between(lab_state, first, second, count=20)
+        assert 29.8 <= between <= 33.0
     finally:
-        set_link(lab_state, "gigabit", ["rpi-2"])
-    average, _mdev, _loss = ping(lab_state, node, count=10, interval=0.05)
-    assert average < 1.0
+        set_link(lab_state, "gigabit", ["rpi-1", "rpi-2"])
+    assert ping_between(lab_state, first, second, count=10) < 1.0
