@@ -136,26 +136,41 @@ class MessageClient:
             except OSError as exc:
                 self._failed(BATCH, connection.peer, self._clock(), exc)
 
-    def bulk(self, peer: Peer, total_bytes: int, chunk_bytes: int = 1 << 20) -> float | None:
-        """Stream ``total_bytes`` to ``peer`` and wait until it has read them; bytes/s or None."""
-        chunk_bytes = min(chunk_bytes, total_bytes, wire.MAX_MESSAGE_SIZE)
-        chunks, rest = divmod(total_bytes, chunk_bytes)
-        sizes = [chunk_bytes] * chunks + ([rest] if rest else [])
+    def bulk(
+        self,
+        peer: Peer,
+        total_bytes: int,
+        chunk_bytes: int = 1 << 20,
+        seconds: float | None = None,
+    ) -> float | None:
+        """Stream to ``peer`` and wait until it has read everything; bytes/s or None.
+
+        The stream ends after ``total_bytes``, or once ``seconds`` have passed (so a slow
+        link gets as long as a fast one), whichever comes first.
+        """
+        chunk_bytes = max(1, min(chunk_bytes, total_bytes, wire.MAX_MESSAGE_SIZE))
         started = self._clock()
+        sent = 0
         try:
             connection = self._connection(peer)
             token = self._token(connection)
-            for index, size in enumerate(sizes):
-                last = index == len(sizes) - 1
+            while True:
+                size = min(chunk_bytes, total_bytes - sent)
+                last = sent + size >= total_bytes or (
+                    seconds is not None and self._clock() - started >= seconds
+                )
                 connection.sock.sendall(wire.batch_header(1, size, token, ack=last))
                 connection.sock.sendall(self._body(1, size))
+                sent += size
+                if last:
+                    break
             self._expect(connection, token)
         except OSError as exc:
             self._failed(BULK, peer, started, exc)
             return None
         elapsed = self._clock() - started
-        self._fire(BULK, peer, elapsed, total_bytes)
-        return total_bytes / elapsed if elapsed > 0 else None
+        self._fire(BULK, peer, elapsed, sent)
+        return sent / elapsed if elapsed > 0 else None
 
     def close(self) -> None:
         for name in list(self._connections):

@@ -92,7 +92,15 @@ OPTIONS: tuple[LoadOption, ...] = (
         },
     ),
     LoadOption(
-        "--bulk-bytes", {"type": int, "default": 32 * 2**20, "help": "bytes per bulk stream"}
+        "--bulk-bytes", {"type": int, "default": 32 * 2**20, "help": "most bytes per bulk stream"}
+    ),
+    LoadOption(
+        "--bulk-seconds",
+        {
+            "type": float,
+            "default": 0.0,
+            "help": "end each bulk stream after this long (0: after --bulk-bytes)",
+        },
     ),
     LoadOption(
         "--bulk-targets",

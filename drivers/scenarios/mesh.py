@@ -40,7 +40,7 @@ class MeshScenario:
 
         parser.add_argument("--probes", type=int, default=200, help="probes per pair")
         parser.add_argument(
-            "--probe-interval", type=float, default=0.01, help="seconds between probes"
+            "--probe-interval", type=float, default=0.02, help="seconds between probes"
         )
         parser.add_argument(
             "--probe-timeout", type=float, default=2.0, help="seconds before a probe is lost"
@@ -48,11 +48,14 @@ class MeshScenario:
         parser.add_argument(
             "--bandwidth-seconds",
             type=float,
-            default=10.0,
-            help="how long to stream from the GPU node(s) to the Pis (0 skips)",
+            default=3.0,
+            help="how long to stream from the GPU node(s) to each Pi (0 skips)",
         )
         parser.add_argument(
-            "--bulk-bytes", type=int, default=32 * 2**20, help="bytes per bulk stream"
+            "--bulk-bytes",
+            type=int,
+            default=2**30,
+            help="end a stream early after this many bytes (default 1 GiB)",
         )
         parser.add_argument(
             "--stress-preset",
@@ -241,9 +244,10 @@ def _bandwidth(context: ScenarioContext, mesh: Any, python: str) -> None:
         log.warning("[mesh] no GPU node in the inventory: bandwidth skipped")
         context.run.add_figures("mesh", details={"bandwidth": "skipped: no GPU node"})
         return
+    pis = [n for n in context.inventory.nodes if n.type == "rpi"]
     print(
-        f"[mesh] bandwidth: bulk streams of {options.bulk_bytes / MB:g} MB from "
-        f"{', '.join(n.name for n in gpus)} to each Pi for {options.bandwidth_seconds:g} s",
+        f"[mesh] bandwidth: a {options.bandwidth_seconds:g} s bulk stream from "
+        f"{', '.join(n.name for n in gpus)} to each of {len(pis)} Pis",
         file=sys.stderr,
     )
     summary = _run_locust(
@@ -252,8 +256,12 @@ def _bandwidth(context: ScenarioContext, mesh: Any, python: str) -> None:
         locustfile="bandwidth",
         user_class="BulkStreamUser",
         workers=gpus,
-        run_time=options.bandwidth_seconds,
-        extra=("--bulk-bytes", str(options.bulk_bytes)),
+        # Each Pi once, with a second of slack per stream for its start and acknowledgement.
+        run_time=len(pis) * (options.bandwidth_seconds + 1.0) + 2.0,
+        extra=(
+            *("--bulk-bytes", str(options.bulk_bytes)),
+            *("--bulk-seconds", f"{options.bandwidth_seconds:g}"),
+        ),
         mesh=mesh,
         python=python,
     )
@@ -265,8 +273,17 @@ def _bandwidth(context: ScenarioContext, mesh: Any, python: str) -> None:
     )
     for pair, rate in sorted(bandwidth.items()):
         print(f"[mesh] {pair.replace('->', ' -> ')}: {rate / MB:.2f} MB/s", file=sys.stderr)
-    if not bandwidth:
-        raise SwarmscopeError("bandwidth: no bulk stream completed; see samples/locust-bandwidth/")
+    unmeasured = sorted(
+        f"{gpu.name}->{pi.name}"
+        for gpu in gpus
+        for pi in pis
+        if f"{gpu.name}->{pi.name}" not in bandwidth
+    )
+    if unmeasured:
+        raise SwarmscopeError(
+            f"bandwidth: no bulk stream completed for {', '.join(unmeasured)}; "
+            "see samples/locust-bandwidth/"
+        )
 
 
 def _stress_messages(options: argparse.Namespace) -> int:

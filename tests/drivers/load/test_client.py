@@ -78,6 +78,16 @@ def test_bulk_stream_reports_all_its_bytes(server: StreamServer, recorder: Recor
     assert rate == pytest.approx(5_000_000 / (event["response_time"] / 1000), rel=1e-6)
 
 
+def test_bulk_stream_can_be_bounded_in_time(server: StreamServer, recorder: Recorder) -> None:
+    """With seconds, a stream ends on time however fast the link: slow Pis get equal time."""
+    client = MessageClient("gpu-primary", recorder)
+    client.bulk(Peer("rpi-1", "127.0.0.1", server.port), 10**12, seconds=0.3)
+    client.close()
+    (event,) = recorder.events
+    assert 300 <= event["response_time"] < 3000
+    assert 0 < event["response_length"] < 10**12
+
+
 def test_a_peer_that_is_down_is_a_failure_naming_it(recorder: Recorder) -> None:
     """Nobody listening: one failure event naming the peer and address, then a back-off."""
     slept: list[float] = []
