@@ -112,7 +112,11 @@ OPTIONS: tuple[LoadOption, ...] = (
     ),
     LoadOption(
         "--workload-image",
-        {"default": "busybox:latest", "help": "image of the scheduling-load workloads"},
+        {
+            "default": "",
+            "help": "image of the scheduling-load workloads (default: the lab's busybox in a "
+            "lab, else busybox:latest)",
+        },
     ),
     LoadOption(
         "--schedule-timeout",

@@ -38,6 +38,7 @@ class SchedulingUser(User):
 
     def on_start(self) -> None:
         from drivers.cluster import open_backend  # noqa: PLC0415 - the docker SDK is heavy
+        from drivers.cluster.workloads import default_image  # noqa: PLC0415
         from drivers.inventory import load_inventory, resolve_inventory_path  # noqa: PLC0415
 
         try:
@@ -47,7 +48,8 @@ class SchedulingUser(User):
         except SwarmscopeError as exc:
             log.error("scheduling load: %s", exc)
             raise StopUser() from None
-        self.image = str(self.environment.parsed_options.workload_image)
+        given = str(self.environment.parsed_options.workload_image or "")
+        self.image = given or default_image(inventory)
         self.timeout = float(self.environment.parsed_options.schedule_timeout)
         self.created: set[str] = set()
 

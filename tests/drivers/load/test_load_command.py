@@ -3,6 +3,7 @@ on the lab with a worker in every node, serves /metrics, and Ctrl-C stops every 
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import docker
 import pytest
 
 from drivers.cli import main
@@ -111,3 +113,29 @@ def test_web_ui_with_a_worker_per_node(lab_inventory: Inventory, tmp_path: Path)
     logs = sorted(p.name for p in (tmp_path / "logs").glob("locust-worker-*.log"))
     assert logs == sorted(f"locust-worker-{n.name}.log" for n in lab_inventory.nodes)
     assert locust_processes() <= before, "a Locust master or worker was left running"
+
+
+@pytest.mark.root
+@pytest.mark.lab
+def test_scheduling_load_through_the_backend(lab_inventory: Inventory, tmp_path: Path) -> None:
+    """Workloads are submitted as Locust tasks, timed by Swarm, and all removed afterwards."""
+    logs = tmp_path / "logs"
+    code = main(
+        [
+            *("load", "run", "scheduling", "--inventory", str(lab_inventory.path)),
+            *("--run-time", "8s", "--users", "2", "--logs", str(logs)),
+        ]
+    )
+    summary = json.loads((logs / "summary.json").read_text())
+    assert code == 0, summary["errors"]
+    stats = {entry["name"]: entry for entry in summary["stats"]}
+    assert stats["cpu"]["request_type"] == "schedule"
+    assert stats["cpu"]["requests"] >= 2
+    assert stats["cpu"]["failures"] == 0
+    assert 0 < stats["cpu"]["mean_seconds"] < 30
+    client = docker.DockerClient(base_url=lab_inventory.manager.engine_url)
+    try:
+        left = [s.name for s in client.services.list() if s.name.startswith("swarmscope-load-")]
+    finally:
+        client.close()
+    assert left == []
