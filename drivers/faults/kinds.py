@@ -120,18 +120,25 @@ def _attach_qdisc(context: PlanContext, interface: str, qdisc: str) -> list[str]
     return [
         f"ROOT=$(tc qdisc show dev {interface} root | head -n1)",
         'KIND=$(echo "$ROOT" | cut -d" " -f2); HANDLE=$(echo "$ROOT" | cut -d" " -f3)',
-        'INNER=""',
+        'INNER=""; VERB=add',
         'case "$HANDLE" in',
         '  0:|"") WHERE=root ;;',
-        '  *) case "$KIND" in tbf|netem) WHERE="parent ${HANDLE}1"',
+        '  *) case "$KIND" in tbf|netem) WHERE="parent ${HANDLE}1"; VERB=replace',
         # e.g. "qdisc bfifo 0: parent 80ae:1 limit 13125000b" -> "bfifo limit 13125000b"
         f'       INNER=$(tc qdisc show dev {interface} invisible | grep " parent ${{HANDLE}}1 " '
         "| head -n1 | sed 's/^qdisc \\([^ ]*\\) [^ ]* parent [^ ]* */\\1 /') ;;",
         f'     *) echo "{interface} already has a $KIND root qdisc ($HANDLE) that a fault '
         'cannot nest under; remove what set it first" >&2; exit 1 ;; esac ;;',
         "esac",
+        # Only a plain fifo is ours to replace; anything else is another fault's (or a
+        # link profile's delay) and two shapers in one slot cannot both apply.
+        'case "${INNER%% *}" in',
+        "  ''|bfifo|pfifo|pfifo_fast) ;;",
+        f'  *) echo "{interface} is already shaped inside $KIND $HANDLE by ${{INNER%% *}}: '
+        'another fault holds it; revert that first" >&2; exit 1 ;;',
+        "esac",
         f'echo "{interface}|$WHERE|$INNER" >> {context.file("qdiscs")}',
-        f"tc qdisc add dev {interface} $WHERE handle {handle}: {qdisc}",
+        f"tc qdisc $VERB dev {interface} $WHERE handle {handle}: {qdisc}",
     ]
 
 

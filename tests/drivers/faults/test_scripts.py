@@ -286,8 +286,9 @@ def mbit_out_of_target(pair: Pair, size: int) -> float:
 
 def test_bandwidth_cap_is_real_and_nests_under_an_existing_shaper(pair: Pair) -> None:
     """Under a tbf root (as a lab link profile sets), the cap goes in place of tbf's inner
-    qdisc: 8 Mbit/s measured; the revert puts a fifo back (deleting it would leave tbf a
-    noop child that drops everything) and full speed returns."""
+    qdisc: 8 Mbit/s measured; a second cap at the same time is refused; the revert puts a
+    fifo back (deleting it would leave tbf a noop child that drops everything), full speed
+    returns, and the next cap (over the fifo put back) applies again."""
     assert pair.in_target(
         "tc", "qdisc", "add", "dev", "eth0", "root", "handle", "77:", "tbf",
         "rate", "1gbit", "burst", "625000", "latency", "100ms",
@@ -299,11 +300,19 @@ def test_bandwidth_cap_is_real_and_nests_under_an_existing_shaper(pair: Pair) ->
         assert f"qdisc htb {parse_fault_id(record.id).tc_handle}: parent 77:1" in qdiscs
         capped = mbit_out_of_target(pair, 1_000_000)
         assert 4.0 < capped < 9.5, capped
+        second, refused = apply(pair, Bandwidth(rate_bits=2_000_000), 600.0)
+        assert refused.exit_status != 0
+        assert "already shaped inside tbf 77: by htb: another fault holds it" in refused.stderr
+        assert fault_files(pair, second.id) == []
         assert f"reverted {record.id}" in revert(pair, record.id)
         inner = pair.in_target("tc", "qdisc", "show", "dev", "eth0", "invisible").stdout
         assert re.search(r"qdisc bfifo \w+: parent 77:1 limit \d+b", inner), inner
         assert "htb" not in inner
         assert mbit_out_of_target(pair, 20_000_000) > 100
+        again, result = apply(pair, Bandwidth(rate_bits=8_000_000), 600.0)
+        assert result.ok, result.stderr
+        assert 4.0 < mbit_out_of_target(pair, 1_000_000) < 9.5
+        assert f"reverted {again.id}" in revert(pair, again.id)
     finally:
         pair.in_target("tc", "qdisc", "del", "dev", "eth0", "root")
 

@@ -112,14 +112,15 @@ def test_detection_follows_a_one_second_heartbeat(lab_inventory: Inventory, tmp_
 def test_default_heartbeat_detects_in_about_fifteen_seconds(
     lab_inventory: Inventory, tmp_path: Path
 ) -> None:
-    """Swarm's default 5 s heartbeat: the manager marks the node down after about 15 s
-    (10-20 s allowed here), which is what a user of the default cluster gets."""
+    """Swarm's default 5 s heartbeat: the manager marks the node down three periods after
+    the last heartbeat, which came 0-5 s before the loss: 10-15 s (9-20 s allowed here),
+    what a user of the default cluster gets."""
     argv = ["--parts", "single", "--timeout", "45s"]
     context = scenario_context("failure", lab_inventory, tmp_path, argv)
     assert run_named("failure", context) == "ok", context.run.scenarios()["failure"].error
     figures, details = _figures(context.run)
     assert details["heartbeat_period_seconds"] == 5.0
-    assert 10.0 < figures["failure_detection"]["rpi-3"] < 20.0  # type: ignore[index]
+    assert 9.0 < figures["failure_detection"]["rpi-3"] < 20.0  # type: ignore[index]
     _check_everything_restored(lab_inventory, context.run.path)
 
 
@@ -165,6 +166,7 @@ def test_partition_heals_and_a_cascade_keeps_the_service(
     assert len({s["node"] for s in steps}) == 2
     for step in steps:
         assert step["node"] not in step["running_on"]
+        assert 0 < step["detected_seconds"] < 6
     assert cascade["available_throughout"] is True  # type: ignore[index]
     assert cascade["min_running_replicas"] >= 1  # type: ignore[index]
     _check_everything_restored(lab_inventory, context.run.path)
