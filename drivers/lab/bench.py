@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
         if args.profiles:
             print(
-                "| profile | rate down / up | delay ± jitter | loss | ping control→Pi "
+                "| profile | rate down / up | delay ± jitter | loss | ping host→Pi "
                 "| ping Pi→Pi | ping loss | TCP down / up Mbit/s | delay by |"
             )
             print("|---|---|---|---|---|---|---|---|---|")

@@ -113,7 +113,7 @@ def _limits(cpus: float | None, memory_bytes: int | None) -> str:
 
 def _link_text(profile: str, settings: links.LinkSettings | None) -> str:
     if settings is None:
-        return "-"
+        return "wired, not shaped"
     parts = [f"{profile}:"]
     if settings.download_mbit is not None:
         parts.append(f"{settings.download_mbit:g}/{settings.upload_mbit or 0:g} Mbit/s")
@@ -195,6 +195,8 @@ def format_status(lab: LabStatus) -> str:
     lines += ["", f"link profile: {link['profile']}; mechanism: {link['mechanism']}"]
     if link.get("description"):
         lines.append(f"  ({link['description']})")
+    if "delayer" in link:
+        lines.append(f"  delayer: {link['delayer']}")
     by_job: dict[str, list[dict[str, str]]] = {}
     for target in lab.targets:
         by_job.setdefault(target["job"], []).append(target)

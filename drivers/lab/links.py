@@ -385,4 +385,15 @@ def summary(state: LabState) -> dict[str, Any]:
         if how in (MECHANISM_NETEM, MECHANISM_NFQUEUE)
         else "",
         "nodes": state.link.get("nodes", {}),
+        **_delayer_summary(state),
     }
+
+
+def _delayer_summary(state: LabState) -> dict[str, str]:
+    record = state.processes.get(DELAYER_KEY)
+    if record is None:
+        return {}
+    path = _params_path(state.spec)
+    queues = sorted(read_params(path)) if path.exists() else []
+    alive = "running" if record.is_same_process() else "NOT RUNNING (delays are bypassed)"
+    return {"delayer": f"{alive}, pid {record.pid}, queues {queues}"}
