@@ -26,6 +26,7 @@ from typing import Any
 from drivers.errors import SwarmscopeError
 from drivers.inventory import Node
 from drivers.scenarios.base import ScenarioContext
+from exporters.mesh.peers import Mesh, dumps
 
 log = logging.getLogger(__name__)
 MB = 1e6
@@ -93,7 +94,7 @@ class MeshScenario:
             raise SwarmscopeError("the mesh needs at least two nodes in the inventory")
         mesh = mesh_of(inventory)
         python = options.node_python or default_node_python(inventory)
-        context.run.write_json("samples/mesh-peers.json", json.loads(_dumps(mesh)))
+        context.run.write_json("samples/mesh-peers.json", json.loads(dumps(mesh)))
         missing = _survey(context, mesh, python)
         if options.bandwidth_seconds > 0:
             _bandwidth(context, mesh, python)
@@ -125,13 +126,7 @@ def _check_options(options: argparse.Namespace) -> None:
         raise SwarmscopeError("--stress-messages must be 0 or more", exit_code=2)
 
 
-def _dumps(mesh: Any) -> str:
-    from exporters.mesh.peers import dumps  # noqa: PLC0415
-
-    return dumps(mesh)
-
-
-def _survey(context: ScenarioContext, mesh: Any, python: str) -> list[str]:
+def _survey(context: ScenarioContext, mesh: Mesh, python: str) -> list[str]:
     from drivers.monitoring import mesh_survey as survey  # noqa: PLC0415
 
     options = context.options
@@ -196,7 +191,7 @@ def _run_locust(
     workers: tuple[Node, ...],
     run_time: float,
     extra: tuple[str, ...],
-    mesh: Any,
+    mesh: Mesh,
     python: str,
 ) -> dict[str, Any]:
     """One headless distributed Locust run, one user per worker node; its summary."""
@@ -235,7 +230,7 @@ def _run_locust(
     return summary
 
 
-def _bandwidth(context: ScenarioContext, mesh: Any, python: str) -> None:
+def _bandwidth(context: ScenarioContext, mesh: Mesh, python: str) -> None:
     from drivers.load.figures import bandwidth_by_pair  # noqa: PLC0415
 
     options = context.options
@@ -294,7 +289,7 @@ def _stress_messages(options: argparse.Namespace) -> int:
     return STRESS_PRESETS[options.stress_preset][0]
 
 
-def _stress(context: ScenarioContext, mesh: Any, python: str) -> None:
+def _stress(context: ScenarioContext, mesh: Mesh, python: str) -> None:
     from drivers.load.figures import stress_throughput  # noqa: PLC0415
     from drivers.load.options import STRESS_PRESETS  # noqa: PLC0415
 
