@@ -1,6 +1,6 @@
 """The exporter's mesh flags: the mesh is on when ``--mesh-peers FILE`` is given.
 
-``swarmlet-exporter --mesh-peers /etc/swarmlet/mesh-peers.json`` answers probes on this
+``swarmlet-exporter --mesh-peers /etc/swarmscope/mesh-peers.json`` answers probes on this
 node's mesh port (from its entry in the file, default 9878; ``--mesh-listen`` overrides)
 and probes every other node listed there.
 """

@@ -5,7 +5,7 @@ and the exact latency matrix; it uses the exporter's own prober, so the figures 
 same measurement Grafana shows continuously, only with every raw sample kept. Peers answer
 through the responders of their running exporters.
 
-    python -m exporters.mesh.survey --peers /etc/swarmlet/mesh-peers.json --node rpi-1 \\
+    python -m exporters.mesh.survey --peers /etc/swarmscope/mesh-peers.json --node rpi-1 \\
         --count 200 --interval 0.01
 
 (``--peers-document JSON`` gives the peers inline, so nothing need be copied to the node.)
