@@ -139,3 +139,18 @@ def test_scheduling_load_through_the_backend(lab_inventory: Inventory, tmp_path:
     finally:
         client.close()
     assert left == []
+
+
+def test_swarmscope_never_imports_locust() -> None:
+    """Locust monkey-patches the interpreter with gevent: the CLI, run mesh's and load's code
+    paths that stay in the swarmscope process must never import it."""
+    probe = (
+        "import sys; from drivers.cli import build_parser; build_parser(); "
+        "import drivers.scenarios.mesh, drivers.commands.load, drivers.load.launcher, "
+        "drivers.load.figures, drivers.monitoring.mesh_survey; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
