@@ -19,11 +19,13 @@ import docker
 
 from drivers.inventory import Inventory, inventory_document, load_inventory, write_inventory
 from drivers.lab import agents, cgroups, engine, links, monitoring, network, sshd
+from drivers.lab.parallel import in_parallel
 from drivers.lab.spec import (
     DEFAULT_NAME,
     DEFAULT_NODES,
     LAB_IMAGE,
     LabSpec,
+    NodeSpec,
     check_lab_name,
     parse_memory,
     parse_subnet,
@@ -199,9 +201,8 @@ def _form_swarm(state: LabState, step: Say) -> None:
         engine.import_base_image(manager, tarball, primary.name)
         token = engine.init_swarm(manager, primary)
         step(f"  {primary.name:<12} {primary.address:<15} swarm manager")
-        for node in spec.nodes:
-            if node.is_manager:
-                continue
+
+        def join(node: NodeSpec) -> None:
             worker = engine.wait_ready(state, node)
             try:
                 engine.import_base_image(worker, tarball, node.name)
@@ -209,6 +210,9 @@ def _form_swarm(state: LabState, step: Say) -> None:
             finally:
                 worker.close()
             step(f"  {node.name:<12} {node.address:<15} joined")
+
+        # A few at a time: each waits mostly on its engine and the manager, not on CPU.
+        in_parallel(join, [n for n in spec.nodes if not n.is_manager])
         engine.wait_all_ready(manager, spec)
         engine.label_nodes(manager, spec)
     finally:

@@ -174,6 +174,7 @@ def serve(params_path: Path) -> int:
                 try:
                     wanted = read_params(params_path)
                     queues.apply(wanted)
+                    # "delayer: {" once the queues are bound: fault scripts wait for this line.
                     print(f"delayer: {wanted}", flush=True)
                 except ValueError as exc:
                     print(f"delayer: keeping the previous parameters: {exc}", flush=True)

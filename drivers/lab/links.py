@@ -27,6 +27,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 from drivers.errors import ConfigError
 from drivers.lab import cgroups, delayer
 from drivers.lab.delayer import DelayParams, read_params, write_params
+from drivers.lab.parallel import in_parallel
 from drivers.lab.processes import spawn, stop
 from drivers.lab.spec import LabSpec, NodeSpec
 from drivers.lab.state import LabState, process_start_time
@@ -45,6 +47,7 @@ CHAIN_OUT = "SWARMSCOPE-LINK-OUT"  # node, filter OUTPUT: outbound loss
 CHAIN_DELAY = "SWARMSCOPE-LINK-DELAY"  # control namespace, mangle POSTROUTING: the delay
 QUEUE_LATENCY_MS = 100  # how long tbf may queue before dropping (the link's buffer)
 DELAYER_KEY = "delayer"
+_DELAYER_LOCK = threading.Lock()
 
 MECHANISM_NETEM = "netem"
 MECHANISM_NFQUEUE = "nfqueue"
@@ -246,6 +249,11 @@ def _params_path(spec: LabSpec) -> Path:
 def _set_queue(state: LabState, node: NodeSpec, params: DelayParams | None) -> None:
     """Give node N's queue these delay parameters (None: unbind it); start or stop the
     delayer as needed, and return only once the queue is bound."""
+    with _DELAYER_LOCK:  # nodes are shaped from several threads; one delayer, one file
+        _set_queue_locked(state, node, params)
+
+
+def _set_queue_locked(state: LabState, node: NodeSpec, params: DelayParams | None) -> None:
     path = _params_path(state.spec)
     queues = read_params(path) if path.exists() else {}
     if params is None:
@@ -260,8 +268,7 @@ def _set_queue(state: LabState, node: NodeSpec, params: DelayParams | None) -> N
     if not queues:
         if record is not None:
             stop([record], timeout=5.0)
-            del state.processes[DELAYER_KEY]
-            state.save()
+            state.forget(DELAYER_KEY)
         return
     if running and record is not None:
         with contextlib.suppress(ProcessLookupError):
@@ -332,9 +339,7 @@ def apply(
             _set_queue(state, node, DelayParams(settings.delay_ms, settings.jitter_ms))
             for rule in _queue_rules(spec, node):
                 _ipt(control, "-t", "mangle", "-A", CHAIN_DELAY, *rule)
-    nodes = state.link.setdefault("nodes", {})
-    nodes[node.name] = {"profile": profile_name, **asdict(settings)}
-    state.save()
+    state.set_node_link(node.name, {"profile": profile_name, **asdict(settings)})
 
 
 def current(state: LabState, node: str) -> LinkSettings | None:
@@ -358,8 +363,8 @@ def set_link(state: LabState, profile_name: str, nodes: list[str] | None = None)
         if nodes is not None
         else [n for n in state.spec.nodes if n.type == "rpi"]
     )
-    for node in targets:
-        apply(state, node, chosen.settings, profile_name)
+    mechanism(state)  # detected once, before the threads
+    in_parallel(lambda node: apply(state, node, chosen.settings, profile_name), targets)
 
 
 def set_node_delay(

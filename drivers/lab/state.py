@@ -9,7 +9,7 @@ so a PID the kernel has since given to an unrelated process is never signalled.
 from __future__ import annotations
 
 import json
-import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import Any
 from drivers.lab.spec import LabSpec
 
 STATE_FILE = "state.json"
+# Nodes are set up from a few threads at once; one state file write at a time.
+_SAVING = threading.RLock()
 
 
 @dataclass
@@ -47,27 +49,38 @@ class LabState:
         return self.spec.state_dir / STATE_FILE
 
     def save(self) -> None:
-        data = {
-            "spec": self.spec.to_json(),
-            "phase": self.phase,
-            "owner_pid": self.owner_pid,
-            "processes": {key: vars(record) for key, record in self.processes.items()},
-            "link": self.link,
-            "timings": self.timings,
-            "notes": self.notes,
-            "saved_at": time.time(),
-        }
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.path)
+        # No fsync: what it protects against is a crash of this process, not of the machine
+        # (after a reboot the lab's processes, namespaces and mounts are gone anyway).
+        with _SAVING:
+            data = {
+                "spec": self.spec.to_json(),
+                "phase": self.phase,
+                "owner_pid": self.owner_pid,
+                "processes": {key: vars(record) for key, record in self.processes.items()},
+                "link": self.link,
+                "timings": self.timings,
+                "notes": self.notes,
+                "saved_at": time.time(),
+            }
+            tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(self.path)
 
     def record(self, key: str, record: ProcessRecord) -> None:
-        self.processes[key] = record
-        self.save()
+        with _SAVING:
+            self.processes[key] = record
+            self.save()
+
+    def forget(self, key: str) -> ProcessRecord | None:
+        with _SAVING:
+            record = self.processes.pop(key, None)
+            self.save()
+            return record
+
+    def set_node_link(self, node: str, settings: dict[str, Any]) -> None:
+        with _SAVING:
+            self.link.setdefault("nodes", {})[node] = settings
+            self.save()
 
     @classmethod
     def load(cls, state_dir: Path) -> LabState:
