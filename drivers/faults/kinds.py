@@ -524,13 +524,18 @@ class EngineStop:
             units = " ".join(q(u) for u in self.units)
             return FaultPlan(
                 mechanism="systemctl stop",
-                apply=shell.lines(f"systemctl stop {units}"),
+                apply=shell.lines(f"echo {APPLIED_MARK} $(date +%s.%N)", f"systemctl stop {units}"),
                 undo=shell.lines(f"systemctl start {units} || true"),
             )
         node_args = ("--state-dir", str(context.lab.state_dir), "--node", context.node)
         return FaultPlan(
             mechanism="lab: dockerd stopped (SIGTERM)",
-            apply=shell.lines(context.lab.module(LAB_POWER_MODULE, "engine-stop", *node_args)),
+            # The fault starts when the engine is told to stop: the manager may see it go
+            # before the stop has finished.
+            apply=shell.lines(
+                f"echo {APPLIED_MARK} $(date +%s.%N)",
+                context.lab.module(LAB_POWER_MODULE, "engine-stop", *node_args),
+            ),
             undo=shell.lines(
                 context.logged(context.lab.module(LAB_POWER_MODULE, "engine-start", *node_args))
             ),
