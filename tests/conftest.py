@@ -33,11 +33,16 @@ import pytest
 from drivers.inventory import Inventory
 from drivers.lab import LabError, LabState, UpOptions, down, load_state, up
 from drivers.lab.spec import state_root
-from drivers.lab.state import STATE_FILE
 from drivers.lab.system import preflight
 
 TEST_LAB_PREFIX = "pytest-"
 log = logging.getLogger("swarmscope.lab")
+
+
+def session_lab_name(suffix: str = "") -> str:
+    """``pytest-PID[-SUFFIX]``: test labs carry the PID of their pytest session, so a later
+    session can tell an orphan (session gone) from a lab of a session running in parallel."""
+    return f"{TEST_LAB_PREFIX}{os.getpid()}" + (f"-{suffix}" if suffix else "")
 
 
 def _remove_orphaned_test_labs() -> None:
@@ -48,11 +53,8 @@ def _remove_orphaned_test_labs() -> None:
     for directory in root.iterdir():
         if not directory.name.startswith(TEST_LAB_PREFIX):
             continue
-        try:
-            owner = LabState.load(directory).owner_pid if (directory / STATE_FILE).exists() else 0
-        except (OSError, ValueError, KeyError, TypeError):
-            owner = 0
-        if owner and os.path.exists(f"/proc/{owner}"):
+        session = directory.name.removeprefix(TEST_LAB_PREFIX).split("-")[0]
+        if session.isdigit() and os.path.exists(f"/proc/{session}"):
             continue  # its session still runs (maybe in parallel with this one)
         log.warning("removing the orphaned test lab %s", directory.name)
         down(directory.name)
@@ -68,7 +70,7 @@ def lab_inventory() -> Iterator[Inventory]:
     except LabError as exc:
         pytest.skip(str(exc))
     _remove_orphaned_test_labs()
-    name = f"{TEST_LAB_PREFIX}{os.getpid()}"
+    name = session_lab_name()
     nodes = int(os.environ.get("SWARMSCOPE_TEST_LAB_NODES", "4"))
     try:
         # up() removes what it built when it fails or is interrupted; the finally below

@@ -23,6 +23,7 @@ from drivers.inventory import Inventory
 from drivers.lab import LAB_IMAGE, load_state
 from drivers.lab.spec import cgroup_root, state_dir_for
 from drivers.lab.state import STATE_FILE, LabState
+from tests.conftest import session_lab_name
 from tests.drivers.lab.hoststate import Sandbox, lab_processes, sandbox, snapshot, still_running
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
@@ -48,7 +49,7 @@ def box() -> Iterator[Sandbox]:
 @pytest.fixture
 def lab_name(box: Sandbox) -> Iterator[str]:
     """A lab name for this test only; the lab is removed afterwards whatever happened."""
-    name = f"lc{os.getpid()}-{time.monotonic_ns() % 100000}"
+    name = session_lab_name(f"lc{time.monotonic_ns() % 100000}")
     yield name
     box.run([*CLI, "lab", "down", "--name", name])
 
