@@ -20,6 +20,7 @@ from drivers.lab.measure import ping, ping_between, tcp_mbit
 from drivers.lab.system import in_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _ssh(node: Node, known_hosts: Path) -> paramiko.SSHClient:
@@ -84,6 +85,21 @@ def test_inventory_reaches_every_engine_and_the_monitoring_stack(
         lab_inventory.alertmanager_url,
     ):
         assert requests.get(f"{url}/-/ready", timeout=5).status_code == 200
+
+
+def test_prometheus_runs_the_repository_config_and_rules(lab_inventory: Inventory) -> None:
+    """The lab's Prometheus reads the repository's prometheus.yml and every rules file in
+    prometheus/rules, and sends alerts to the lab's Alertmanager."""
+    url = lab_inventory.prometheus_url
+    groups = requests.get(f"{url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    loaded = {Path(g["file"]).name for g in groups}
+    assert loaded == {p.name for p in (REPO / "prometheus" / "rules").glob("*.yml")}
+    managers = requests.get(f"{url}/api/v1/alertmanagers", timeout=5).json()["data"]
+    assert [m["url"] for m in managers["activeAlertmanagers"]] == [
+        f"{lab_inventory.alertmanager_url}/api/v2/alerts"
+    ]
+    config = requests.get(f"{url}/api/v1/status/config", timeout=5).json()["data"]["yaml"]
+    assert "job_name: swarmlet" in config
 
 
 def test_swarm_labels_and_gpu_generic_resource(lab_inventory: Inventory) -> None:
