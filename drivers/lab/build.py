@@ -95,7 +95,7 @@ def up(options: UpOptions, say: Say | None = None) -> UpResult:
             f"shows it, `swarmscope lab down --name {name}` removes it"
         )
     started = time.monotonic()
-    with network.allocation_lock():
+    with network.allocation_lock(state_dir.parent):
         if options.subnet:
             subnet = parse_subnet(options.subnet)
             network.check_subnet_free(subnet)

@@ -26,13 +26,14 @@ from drivers.lab.spec import SUBNET_POOL, LabSpec, NodeSpec
 from drivers.lab.system import LabError, in_netns, run
 
 NETNS_DIR = Path("/run/netns")
-ALLOCATION_LOCK = Path("/run/swarmscope-lab.lock")
+ALLOCATION_LOCK = ".allocation.lock"  # in the state root, beside the labs' directories
 
 
 @contextlib.contextmanager
-def allocation_lock() -> Iterator[None]:
+def allocation_lock(state_root: Path) -> Iterator[None]:
     """Serialise subnet choice and namespace creation between labs built at the same time."""
-    with open(ALLOCATION_LOCK, "a+") as handle:
+    state_root.mkdir(parents=True, exist_ok=True)
+    with open(state_root / ALLOCATION_LOCK, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
