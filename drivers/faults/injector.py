@@ -10,6 +10,7 @@ controller process after a crash. Every apply and revert is reported to an optio
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import sys
 import threading
@@ -179,6 +180,14 @@ class FaultInjector:
         script = apply_script(plan, record, context.state_dir)
         try:
             result = self.shell(node).run(script, APPLY_TIMEOUT, allow_console=False)
+        except KeyboardInterrupt:
+            # Ctrl-C while the script was on its way: it may have armed and applied the
+            # fault already. Undo it now rather than when its timer fires.
+            with contextlib.suppress(Exception):
+                self.shell(node).run(
+                    revert_one_script(context.state_dir, fault.text), REVERT_TIMEOUT
+                )
+            raise
         except FaultError:
             raise
         except SwarmscopeError as exc:

@@ -7,6 +7,7 @@ as `swarmscope fault` does, then is killed with SIGKILL: no cleanup code of it r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ import pytest
 from drivers.cluster.dockerswarm import DockerSwarmBackend
 from drivers.inventory import Inventory
 from drivers.lab import LabState
+from drivers.results import RunDirectory
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
 
@@ -207,3 +209,37 @@ def test_revert_all_after_a_crash_restores_every_node(
     assert again.stdout.strip() == "no active faults"
     for node in ("rpi-1", "rpi-2", "rpi-3"):
         assert processes_mentioning(str(fault_dir(lab_inventory, node))) == []
+
+
+def test_the_cli_waits_for_the_revert_and_ctrl_c_reverts_at_once(
+    lab_inventory: Inventory, lab_state: LabState, tmp_path: Path
+) -> None:
+    """`fault partition` waits until the node reports its timer's revert and records the
+    window in the run directory; Ctrl-C during a long fault reverts it at once (exit 130)."""
+    before = firewall_and_qdiscs(lab_state, "rpi-1")
+    run = RunDirectory.create(tmp_path, lab_inventory, "cli-run")
+    waited = swarmscope(
+        lab_inventory, "partition", "--nodes", "rpi-1", "--from", "gpu-primary",
+        "--duration", "3s", "--run-dir", str(run.path),
+    )  # fmt: skip
+    assert waited.returncode == 0, waited.stderr
+    assert re.search(r"^partition-\w{4}@rpi-1: reverted by the timer at ", waited.stdout, re.M)
+    windows = json.loads((run.path / "faults.json").read_text())["faults"]
+    assert [(w["kind"], w["target"], w["reverted_by"]) for w in windows] == [
+        ("partition", "rpi-1", "timer")
+    ]
+    assert 2.5 < windows[0]["reverted_at"] - windows[0]["applied_at"] < 6
+    process = subprocess.Popen(
+        [sys.executable, "-m", "drivers", "fault", "bandwidth", "--nodes", "rpi-1",
+         "--rate", "5mbit", "--duration", "10m", "--inventory", str(lab_inventory.path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert "bandwidth on rpi-1 via tc htb" in line, process.stderr.read() if process.stderr else ""
+    assert "qdisc htb" in "\n".join(firewall_and_qdiscs(lab_state, "rpi-1"))
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted: reverting now" in err
+    assert firewall_and_qdiscs(lab_state, "rpi-1") == before
