@@ -15,8 +15,7 @@ from drivers.lab.processes import spawn
 from drivers.lab.spec import LabSpec, NodeSpec
 from drivers.lab.state import LabState
 from drivers.lab.system import which
-from exporters.mesh.peers import Mesh, Peer
-from exporters.mesh.peers import write as write_peers
+from drivers.monitoring.peers import write_peers_file
 
 
 def swarmlet_exporter_command() -> str | None:
@@ -33,16 +32,7 @@ def mesh_peers_path(spec: LabSpec) -> Path:
 
 def write_mesh_peers(inventory: Inventory, spec: LabSpec) -> Path:
     """The exporters' peers file (every node probes every other), from the lab's inventory."""
-    peers = Mesh(
-        cluster=inventory.name,
-        nodes=tuple(
-            Peer(name=n.name, address=n.address, port=n.mesh_port, type=n.type)
-            for n in inventory.nodes
-        ),
-    )
-    path = mesh_peers_path(spec)
-    write_peers(peers, path)
-    return path
+    return write_peers_file(inventory, mesh_peers_path(spec))
 
 
 def start_swarmlet_exporter(state: LabState, node: NodeSpec) -> bool:
