@@ -11,7 +11,8 @@ import docker.errors
 import requests
 
 from drivers.lab import cgroups, engine, links, monitoring
-from drivers.lab.spec import check_lab_name, state_dir_for
+from drivers.lab.network import netns_exists
+from drivers.lab.spec import check_lab_name, control_netns, state_dir_for
 from drivers.lab.state import STATE_FILE, LabState
 from drivers.lab.system import LabError
 
@@ -60,6 +61,11 @@ def load_state(name: str, state_root: Path | None = None) -> LabState:
     check_lab_name(name)
     state_dir = state_dir_for(name, state_root)
     if not (state_dir / STATE_FILE).exists():
+        if state_dir.exists() or netns_exists(control_netns(name)):
+            raise LabError(
+                f"lab {name!r} has no state file {state_dir / STATE_FILE} (a `lab up` that "
+                f"was killed?): `swarmscope lab down --name {name}` removes what is left"
+            )
         raise LabError(f"no lab named {name!r} (nothing in {state_dir}): `swarmscope lab up`")
     try:
         return LabState.load(state_dir)

@@ -142,6 +142,6 @@ def down(name: str, state_root: Path | None = None, say: Say | None = None) -> D
         raise LabError(f"lab {name}: could not remove: {'; '.join(report.left)}")
     say(
         f"lab {name} removed in {report.seconds:.1f}s: {report.stopped} processes stopped, "
-        f"{report.namespaces} namespaces, {report.unmounted} mounts"
+        f"{report.killed} killed, {report.namespaces} namespaces, {report.unmounted} mounts"
     )
     return report
