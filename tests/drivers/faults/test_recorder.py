@@ -49,7 +49,9 @@ def test_fault_series_reach_the_pushgateway_one_group_per_fault(tmp_path: Path) 
     series (its own group) stays 1; the expected end is pushed beside it."""
     binary = require_binary("prometheus-pushgateway")
     port = free_port()
-    argv = [binary, f"--web.listen-address=127.0.0.1:{port}"]
+    # Debian's default persists to /var/lib/prometheus/pushgateway.data, shared by every
+    # Pushgateway started on this machine without the flag: keep this one to itself.
+    argv = [binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
     with running(argv, "127.0.0.1", port, tmp_path / "pushgateway.log"):
         pusher = Pusher(f"http://127.0.0.1:{port}", "run-7", "lab")
         recorder = FaultRecorder(None, pusher, "failure")
