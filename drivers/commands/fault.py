@@ -305,7 +305,7 @@ def run_apply(args: argparse.Namespace) -> int:
         if getattr(args, "thermal_csv", None):
             _capture_thermal(args.thermal_csv, injector, inventory, targets, duration)
         for record in applied:
-            if record.revert != "timer on the target":
+            if not record.self_reverting:
                 print(f"{record.id}: not waited for; ends {record.revert}")
                 continue
             done = injector.wait_reverted(

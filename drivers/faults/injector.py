@@ -342,7 +342,7 @@ class FaultInjector:
         cleanup); returns the problems, one line each."""
         problems = []
         for record in self.applied():
-            if record.reverted_at is not None or record.revert != "timer on the target":
+            if record.reverted_at is not None or not record.self_reverting:
                 continue
             try:
                 self.revert(record.id)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from drivers.faults import shell
-from drivers.faults.model import FaultError, FaultId
+from drivers.faults.model import TIMER_REVERT, FaultError, FaultId
 from drivers.faults.shell import q
 
 # What the apply script prints to tell the controller which mechanism it used.
@@ -83,7 +83,7 @@ class FaultPlan:
     # True: the apply runs detached on the target a moment after the script returned, for a
     # fault that cuts the very connection that applies it (a lab poweroff).
     deferred: bool = False
-    revert_note: str = "timer on the target"
+    revert_note: str = TIMER_REVERT
 
 
 class FaultRequest(Protocol):

@@ -17,6 +17,8 @@ from drivers.errors import SwarmscopeError
 KINDS = ("partition", "netem", "bandwidth", "stress", "poweroff", "engine-stop")
 # A fault's duration is bounded: a fault forgotten for days is a broken cluster, not a test.
 MAX_DURATION_SECONDS = 24 * 3600.0
+# How a fault ends when nobody reverts it early, for every fault but a real poweroff.
+TIMER_REVERT = "timer on the target"
 _ID = re.compile(r"^(?P<kind>[a-z][a-z-]*)-(?P<tag>[0-9a-f]{4})@(?P<node>[a-z0-9][a-z0-9-]*)$")
 
 
@@ -75,7 +77,7 @@ class FaultRecord:
     armed_at: float  # controller clock, just before the timer was armed
     params: dict[str, Any] = field(default_factory=dict)
     mechanism: str = ""  # what does it on the target: "iptables", "tc htb", "netem", ...
-    revert: str = "timer on the target"  # how it ends when nobody reverts it early
+    revert: str = TIMER_REVERT  # how it ends when nobody reverts it early
     applied_at: float | None = None
     reverted_at: float | None = None
     reverted_by: str | None = None  # timer | hand | failed (the apply failed and was undone)
@@ -87,6 +89,10 @@ class FaultRecord:
     def expected_end(self) -> float:
         """When the target's timer reverts it (or, for a real poweroff, when it should end)."""
         return (self.applied_at or self.armed_at) + self.duration
+
+    @property
+    def self_reverting(self) -> bool:
+        return self.revert == TIMER_REVERT
 
     @property
     def active(self) -> bool:
