@@ -47,11 +47,11 @@ typecheck: venv
 check-generated: venv  ## fail when a file generated from thresholds.yaml drifted
 	$(SWARMSCOPE) render --check
 
-ansible-check: venv
-	@if [ -d ansible/roles ]; then \
-	  $(VENV)/bin/ansible-playbook --syntax-check -i ansible/inventory.example.yml ansible/site.yml && \
-	  $(VENV)/bin/ansible-lint ansible/; \
-	fi
+# From ansible/, so ansible.cfg and .ansible-lint (production profile, offline) apply.
+ansible-check: venv  ## ansible-playbook --syntax-check and ansible-lint on ansible/
+	cd ansible && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ANSIBLE_CONFIG=ansible.cfg \
+	  ansible-playbook --syntax-check -i inventory.example.yml site.yml
+	cd ansible && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint --nocolor -q
 
 unit: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
