@@ -17,7 +17,8 @@ def test_push_replaces_the_scenario_group(tmp_path: Path) -> None:
     """A scenario's figures appear with run_id labels; a second push replaces the first."""
     binary = require_binary("prometheus-pushgateway")
     port = free_port()
-    argv = [binary, f"--web.listen-address=127.0.0.1:{port}"]
+    # Debian defaults --persistence.file to one file shared by every Pushgateway here.
+    argv = [binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
     with running(argv, "127.0.0.1", port, tmp_path / "pushgateway.log"):
         url = f"http://127.0.0.1:{port}"
         for run_id, value in (("run-a", 12.5), ("run-b", 3.0)):
