@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any
 
 from drivers.errors import ConfigError
-from drivers.lab import build, inspection, links, measure, spec, teardown
+from drivers.lab import build, inspection, links, measure, profiles, spec, teardown
 
 
 def _say(message: str) -> None:
@@ -49,8 +49,8 @@ def register(subparsers: Any) -> None:
     )
     up.add_argument(
         "--link",
-        default=links.DEFAULT_PROFILE,
-        choices=sorted(links.PROFILES),
+        default=profiles.DEFAULT_PROFILE,
+        choices=sorted(profiles.PROFILES),
         help="link profile of the Pi nodes (default: %(default)s)",
     )
     up.add_argument("--subnet", help="private /24 for the lab (default: first free 10.213.N.0/24)")
@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
         "link", help="change the link profile (or one node's delay) of a running lab"
     )
     named(link)
-    link.add_argument("profile", nargs="?", choices=sorted(links.PROFILES), help="link profile")
+    link.add_argument("profile", nargs="?", choices=sorted(profiles.PROFILES), help="link profile")
     link.add_argument(
         "--node", action="append", help="only this node (repeatable); default: every Pi"
     )
@@ -159,7 +159,7 @@ def run_link(args: argparse.Namespace) -> int:
             print(f"{node}: delay {settings.delay_ms:g} ms ± {settings.jitter_ms:g} ms")
     elif args.profile:
         links.set_link(state, args.profile, args.node)
-        chosen = links.PROFILES[args.profile]
+        chosen = profiles.PROFILES[args.profile]
         print(
             f"link {args.profile} ({chosen.description}) on {', '.join(args.node or ['every Pi'])}"
         )

@@ -19,14 +19,9 @@ from __future__ import annotations
 
 from drivers.lab.build import LabExistsError, UpOptions, UpResult, up
 from drivers.lab.inspection import LabStatus, load_state, status
-from drivers.lab.links import (
-    PROFILES,
-    LinkProfile,
-    LinkSettings,
-    set_link,
-    set_node_delay,
-)
 from drivers.lab.links import apply as set_node_link
+from drivers.lab.links import set_link, set_node_delay
+from drivers.lab.profiles import PROFILES, LinkProfile, LinkSettings
 from drivers.lab.spec import LAB_IMAGE, inventory_path_for, state_dir_for
 from drivers.lab.state import LabState
 from drivers.lab.system import LabError

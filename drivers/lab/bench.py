@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from drivers.lab import build, links, measure, teardown
+from drivers.lab import build, links, measure, profiles, teardown
 from drivers.lab.inspection import lab_pids, pss_bytes
 from drivers.lab.system import LabError
 
@@ -38,7 +38,7 @@ def _size_row(nodes: int) -> str:
     )
 
 
-def _profile_rows(profiles: list[str], pings: int, seconds: float) -> list[str]:
+def _profile_rows(names: list[str], pings: int, seconds: float) -> list[str]:
     name = "bench-links"
     teardown.down(name)
     result = build.up(build.UpOptions(name=name, nodes=3))
@@ -47,11 +47,11 @@ def _profile_rows(profiles: list[str], pings: int, seconds: float) -> list[str]:
         state = result.state
         how = links.mechanism(state)
         pi, other = state.spec.node("rpi-1"), state.spec.node("rpi-2")
-        for profile in profiles:
+        for profile in names:
             links.set_link(state, profile)
             m = measure.measure(state, pi.name, seconds, pings)
             pi_to_pi = measure.ping_between(state, pi, other, count=pings)
-            settings = links.PROFILES[profile].settings
+            settings = profiles.PROFILES[profile].settings
             rows.append(
                 f"| {profile} | {settings.download_mbit:g} / {settings.upload_mbit:g} Mbit/s "
                 f"| {settings.delay_ms:g} ± {settings.jitter_ms:g} ms "
@@ -68,7 +68,7 @@ def _profile_rows(profiles: list[str], pings: int, seconds: float) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="6,20", help="lab sizes to time (default 6,20)")
-    parser.add_argument("--profiles", default=",".join(links.PROFILES))
+    parser.add_argument("--profiles", default=",".join(profiles.PROFILES))
     parser.add_argument("--pings", type=int, default=400)
     parser.add_argument("--seconds", type=float, default=6.0, help="per iperf3 direction")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from typing import Any
 import docker
 
 from drivers.inventory import Inventory, inventory_document, load_inventory, write_inventory
-from drivers.lab import agents, cgroups, engine, links, monitoring, network, sshd
+from drivers.lab import agents, cgroups, engine, links, monitoring, network, profiles, sshd
 from drivers.lab.parallel import in_parallel
 from drivers.lab.spec import (
     DEFAULT_NAME,
@@ -59,7 +59,7 @@ class LabExistsError(LabError):
 class UpOptions:
     name: str = DEFAULT_NAME
     nodes: int = DEFAULT_NODES
-    link: str = links.DEFAULT_PROFILE
+    link: str = profiles.DEFAULT_PROFILE
     subnet: str | None = None  # None: the first free /24 of 10.213.0.0/16
     cpus: float | None = None  # per Pi node: CPU quota for its containers
     memory: str | None = None  # per Pi node: memory limit for its containers, e.g. 512M
@@ -85,7 +85,7 @@ def up(options: UpOptions, say: Say | None = None) -> UpResult:
     say = say or (lambda _message: None)
     preflight()
     name = check_lab_name(options.name)
-    links.profile(options.link)
+    profiles.profile(options.link)
     memory_bytes = parse_memory(options.memory) if options.memory else None
     state_dir = state_dir_for(name, options.state_root)
     control = f"swarmscope.{name}"

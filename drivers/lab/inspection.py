@@ -10,7 +10,7 @@ from typing import Any
 import docker.errors
 import requests
 
-from drivers.lab import cgroups, engine, links, monitoring
+from drivers.lab import cgroups, engine, links, monitoring, profiles
 from drivers.lab.network import netns_exists
 from drivers.lab.spec import check_lab_name, control_netns, state_dir_for
 from drivers.lab.state import STATE_FILE, LabState
@@ -117,7 +117,7 @@ def _limits(cpus: float | None, memory_bytes: int | None) -> str:
     return ", ".join(parts) or "-"
 
 
-def _link_text(profile: str, settings: links.LinkSettings | None) -> str:
+def _link_text(profile: str, settings: profiles.LinkSettings | None) -> str:
     if settings is None:
         return "wired, not shaped"
     parts = [f"{profile}:"]
