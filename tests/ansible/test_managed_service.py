@@ -210,6 +210,7 @@ def test_systemd_unit_quotes_every_word_for_systemd(tmp_path: Path) -> None:
             "managed_service_user": "nobody",
             "managed_service_argv": argv,
             "managed_service_environment": {"GREETING": "hello $USER 100%"},
+            "managed_service_systemd_restart": "always",
         },
         args=["-c", "local"],
     )
@@ -222,6 +223,7 @@ def test_systemd_unit_quotes_every_word_for_systemd(tmp_path: Path) -> None:
     assert exec_start in lines
     assert 'Environment="GREETING=hello $USER 100%%"' in lines
     assert "User=nobody" in lines
+    assert "Restart=always" in lines
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
     verify = subprocess.run(
