@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -99,12 +100,36 @@ def port(node: NodeSpec) -> str:
     return f"p{node.index}"
 
 
-def _tc(netns: str, *args: str, check: bool = True) -> None:
-    run(in_netns(netns, ["tc", *args]), check=check)
+class Script:
+    """Commands for one namespace, run as one shell (one nsenter instead of one per command:
+    shaping 20 nodes took seconds of process start-ups otherwise)."""
 
+    def __init__(self, netns: str) -> None:
+        self.netns = netns
+        self.lines: list[str] = []
 
-def _ipt(netns: str, *args: str, check: bool = True) -> int:
-    return run(in_netns(netns, ["iptables", "-w", "5", *args]), check=check).returncode
+    def must(self, *argv: str) -> Script:
+        self.lines.append(shlex.join(argv))
+        return self
+
+    def may(self, *argv: str) -> Script:
+        """A command that fails when there is nothing to undo (a missing qdisc or rule)."""
+        self.lines.append(shlex.join(argv) + " 2>/dev/null || true")
+        return self
+
+    def iptables(self, *args: str) -> list[str]:
+        return ["iptables", "-w", "5", *args]
+
+    def ensure_chain(self, table: str, chain: str, hook: str) -> Script:
+        self.may(*self.iptables("-t", table, "-N", chain))
+        check = shlex.join(self.iptables("-t", table, "-C", hook, "-j", chain))
+        insert = shlex.join(self.iptables("-t", table, "-I", hook, "1", "-j", chain))
+        self.lines.append(f"{check} 2>/dev/null || {insert}")
+        return self
+
+    def run(self) -> None:
+        if self.lines:
+            run(in_netns(self.netns, ["sh", "-e", "-c", "\n".join(self.lines)]))
 
 
 def _burst_bytes(mbit: float) -> int:
@@ -137,28 +162,30 @@ def _queue_rules(spec: LabSpec, node: NodeSpec) -> list[list[str]]:
     ]
 
 
-def _ensure_chains(spec: LabSpec, node: NodeSpec) -> None:
-    node_ns, control = spec.node_netns(node.name), spec.control_netns
-    for netns, table, chain, hook in (
-        (node_ns, "filter", CHAIN_IN, "INPUT"),
-        (node_ns, "filter", CHAIN_OUT, "OUTPUT"),
-        (control, "mangle", CHAIN_DELAY, "POSTROUTING"),
-    ):
-        _ipt(netns, "-t", table, "-N", chain, check=False)
-        if _ipt(netns, "-t", table, "-C", hook, "-j", chain, check=False) != 0:
-            _ipt(netns, "-t", table, "-I", hook, "1", "-j", chain)
+def _clear_node(spec: LabSpec, node: NodeSpec) -> Script:
+    """The node's side, cleared, with its loss chains in place."""
+    script = Script(spec.node_netns(node.name))
+    script.may("tc", "qdisc", "del", "dev", "eth0", "root")
+    for chain, hook in ((CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")):
+        script.ensure_chain("filter", chain, hook)
+        script.must(*script.iptables("-F", chain))
+    return script
+
+
+def _clear_port(spec: LabSpec, node: NodeSpec) -> Script:
+    """The node's switch port, cleared, with the delay chain in place."""
+    script = Script(spec.control_netns)
+    script.ensure_chain("mangle", CHAIN_DELAY, "POSTROUTING")
+    for rule in _queue_rules(spec, node):
+        script.may(*script.iptables("-t", "mangle", "-D", CHAIN_DELAY, *rule))
+    script.may("tc", "qdisc", "del", "dev", port(node), "root")
+    return script
 
 
 def clear(state: LabState, node: NodeSpec) -> None:
     """Remove every qdisc and rule this module set for the node (in it and on its port)."""
-    spec = state.spec
-    node_ns, control = spec.node_netns(node.name), spec.control_netns
-    _tc(node_ns, "qdisc", "del", "dev", "eth0", "root", check=False)
-    for chain in (CHAIN_IN, CHAIN_OUT):
-        _ipt(node_ns, "-F", chain, check=False)
-    for rule in _queue_rules(spec, node):
-        _ipt(control, "-t", "mangle", "-D", CHAIN_DELAY, *rule, check=False)
-    _tc(control, "qdisc", "del", "dev", port(node), "root", check=False)
+    _clear_node(state.spec, node).run()
+    _clear_port(state.spec, node).run()
     _set_queue(state, node, None)
 
 
@@ -239,29 +266,38 @@ def apply(
     spec = state.spec
     settings.check(f"node {node.name}")
     how = mechanism(state)
-    clear(state, node)
-    _ensure_chains(spec, node)
-    node_ns, control = spec.node_netns(node.name), spec.control_netns
+    inside = _clear_node(spec, node)
     if settings.upload_mbit is not None:
-        _tc(node_ns, "qdisc", "add", "dev", "eth0", "root", *_tbf(settings.upload_mbit))
+        inside.must("tc", "qdisc", "add", "dev", "eth0", "root", *_tbf(settings.upload_mbit))
     if settings.loss_percent:
         probability = f"{settings.loss_percent / 100:.6f}"
         for chain, direction in ((CHAIN_IN, "-i"), (CHAIN_OUT, "-o")):
-            _ipt(
-                node_ns,
-                *("-A", chain, direction, "eth0", "-m", "statistic"),
+            inside.must(
+                *inside.iptables("-A", chain, direction, "eth0", "-m", "statistic"),
                 *("--mode", "random", "--probability", probability, "-j", "DROP"),
             )
+    inside.run()
+    switch = _clear_port(spec, node)
     if how == MECHANISM_NETEM:
         if settings.delayed or settings.download_mbit is not None:
-            _tc(control, "qdisc", "add", "dev", port(node), "root", *_netem(settings))
+            switch.must("tc", "qdisc", "add", "dev", port(node), "root", *_netem(settings))
+        switch.run()
+        _set_queue(state, node, None)
     else:
         if settings.download_mbit is not None:
-            _tc(control, "qdisc", "add", "dev", port(node), "root", *_tbf(settings.download_mbit))
+            switch.must(
+                "tc", "qdisc", "add", "dev", port(node), "root", *_tbf(settings.download_mbit)
+            )
+        switch.run()
         if settings.delayed:
+            # The queue is bound before any packet is sent to it.
             _set_queue(state, node, DelayParams(settings.delay_ms, settings.jitter_ms))
+            rules = Script(spec.control_netns)
             for rule in _queue_rules(spec, node):
-                _ipt(control, "-t", "mangle", "-A", CHAIN_DELAY, *rule)
+                rules.must(*rules.iptables("-t", "mangle", "-A", CHAIN_DELAY, *rule))
+            rules.run()
+        else:
+            _set_queue(state, node, None)
     state.set_node_link(node.name, {"profile": profile_name, **asdict(settings)})
 
 

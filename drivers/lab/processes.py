@@ -116,11 +116,14 @@ def wait_gone(pid: int, timeout: float) -> bool:
     return False
 
 
-def kill_pids(pids: Iterable[int], timeout: float = 5.0) -> None:
-    """SIGKILL processes found in the lab's own cgroups (forked by its daemons)."""
-    pids = list(pids)
+def kill_pids(pids: Iterable[int], timeout: float = 5.0) -> int:
+    """SIGKILL processes found in the lab's own cgroups (forked by its daemons); return how
+    many were still there to kill."""
+    killed = []
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    for pid in pids:
+            killed.append(pid)
+    for pid in killed:
         wait_gone(pid, timeout)
+    return len(killed)

@@ -84,8 +84,7 @@ def _stop_processes(state: LabState | None, lab_cgroup: str, report: DownReport,
         leftover = cgroups.pids_in(lab_cgroup) - {os.getpid(), os.getppid()}
         if not leftover:
             break
-        report.killed += len(leftover)
-        processes.kill_pids(leftover)
+        report.killed += processes.kill_pids(leftover)
 
 
 def down(name: str, state_root: Path | None = None, say: Say | None = None) -> DownReport:
