@@ -132,3 +132,17 @@ def stop_ssh_masters(work: Path) -> None:
         if cmdline.startswith("ssh") and marker in cmdline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(entry.name), signal.SIGTERM)
+
+
+def processes_mentioning(directory: Path) -> list[int]:
+    """PIDs whose command line names ``directory``: a test's own directory, so only
+    processes that test started (a service its script lost track of, an SSH master)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if str(directory).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

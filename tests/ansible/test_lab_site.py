@@ -33,7 +33,13 @@ from drivers.lab import load_state
 from drivers.provision.ansible_inventory import render
 from drivers.provision.wheel import build_wheel, packaged_files
 from drivers.thresholds import REPO_ROOT
-from tests.ansible.runner import ANSIBLE_DIR, PlaybookRun, run_playbook, stop_ssh_masters
+from tests.ansible.runner import (
+    ANSIBLE_DIR,
+    PlaybookRun,
+    processes_mentioning,
+    run_playbook,
+    stop_ssh_masters,
+)
 from tests.support.daemons import free_port, wait_for_port
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
@@ -229,6 +235,9 @@ def provisioned(
             if state is not None:
                 _stop(state.pidfile(service))
         stop_ssh_masters(work / "ansible")
+        for stray in processes_mentioning(work):  # anything the scripts lost track of
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stray, signal.SIGKILL)
 
 
 def test_first_run_installs_and_starts_everything(provisioned: Provisioned) -> None:

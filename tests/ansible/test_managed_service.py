@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ansible.runner import PlaybookRun, run_playbook
+from tests.ansible.runner import PlaybookRun, processes_mentioning, run_playbook
 from tests.support.daemons import free_port
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
@@ -101,6 +101,8 @@ def service(tmp_path: Path) -> Iterator[Service]:
             managed.control("stop")
         if pid and _alive(pid):  # the script failed to stop it: do not leave it running
             os.killpg(pid, signal.SIGKILL)
+        for stray in processes_mentioning(tmp_path):  # even one the script lost track of
+            os.kill(stray, signal.SIGKILL)
 
 
 def test_started_once_kept_and_restarted_when_its_command_changes(
