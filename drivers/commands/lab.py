@@ -12,6 +12,7 @@ from typing import Any
 
 from drivers.errors import ConfigError
 from drivers.lab import build, inspection, links, measure, profiles, spec, teardown
+from drivers.lab.system import preflight
 
 
 def _say(message: str) -> None:
@@ -150,6 +151,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_link(args: argparse.Namespace) -> int:
+    preflight(commands=("ip", "tc", "iptables", "nsenter"))
     state = inspection.load_state(args.name)
     if args.delay is not None:
         if args.profile or not args.node:
@@ -170,6 +172,7 @@ def run_link(args: argparse.Namespace) -> int:
 
 
 def run_measure(args: argparse.Namespace) -> int:
+    preflight(commands=("ping", "iperf3", "nsenter"))
     state = inspection.load_state(args.name)
     link = links.summary(state)
     print(f"profile {link['profile']}, mechanism {link['mechanism']}")
@@ -186,8 +189,6 @@ def run_measure(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    from drivers.lab.system import preflight  # noqa: PLC0415
-
     preflight(commands=("ip", "umount"))
     report = teardown.down(args.name, say=_say)
     if not report.found:

@@ -54,6 +54,7 @@ def package_of_commands() -> dict[str, str]:
         if len(fields) >= 2 and fields[1] != "-":
             mapping[fields[1]] = fields[0]
     mapping.setdefault("tc", "iproute2")
+    mapping.setdefault("umount", "mount")
     return mapping
 
 
