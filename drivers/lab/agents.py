@@ -79,10 +79,3 @@ def start_node_exporter(state: LabState, node: NodeSpec) -> None:
         cgroup_procs=cgroups.procs_files(cgroups.daemons_path(spec.cgroup, node.name)),
         node=node.name,
     )
-
-
-def endpoints(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
-    return {
-        "swarmlet": f"http://{node.address}:{DEFAULT_EXPORTER_PORT}/metrics",
-        "node": f"http://{node.address}:{DEFAULT_NODE_EXPORTER_PORT}/metrics",
-    }

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from drivers.inventory import Inventory, inventory_document, load_inventory, write_inventory
 from drivers.lab import agents, cgroups, engine, links, monitoring, network, profiles, sshd
 from drivers.lab.parallel import in_parallel
@@ -283,7 +281,3 @@ def _wait_for_targets(state: LabState, missing: list[str], timeout: float, say: 
         say(f"warning: {note} (see nodes/NODE/swarmlet-exporter.log)")
         return
     raise LabError(f"Prometheus targets still down after {timeout:.0f}s: {', '.join(down)}")
-
-
-def engine_client(state: LabState, node: str) -> docker.DockerClient:
-    return engine.client(state.spec, node)

@@ -136,13 +136,3 @@ def remove(lab_root: str, timeout: float = 10.0) -> list[str]:
                         break
                     time.sleep(0.05)
     return left
-
-
-def memory_usage_bytes(lab_root: str) -> int | None:
-    directory = _directory("memory", lab_root)
-    if directory is None:
-        return None
-    try:
-        return int((directory / "memory.usage_in_bytes").read_text())
-    except (OSError, ValueError):
-        return None

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from drivers.lab.spec import SUBNET_POOL, LabSpec, NodeSpec
-from drivers.lab.system import LabError, in_netns, run
+from drivers.lab.system import LabError, run
 
 NETNS_DIR = Path("/run/netns")
 ALLOCATION_LOCK = ".allocation.lock"  # in the state root, beside the labs' directories
@@ -160,11 +160,6 @@ def wait_netns_gone(names: list[str], timeout: float = 10.0) -> list[str]:
         time.sleep(0.05)
         left = [n for n in left if netns_exists(n)]
     return left
-
-
-def ping_argv(spec: LabSpec, from_node: str | None, address: str) -> list[str]:
-    argv = ["ping", "-q", "-c", "1", "-W", "1", address]
-    return in_netns(spec.node_netns(from_node), argv) if from_node else argv
 
 
 def create_uts(path: Path, hostname: str) -> None:

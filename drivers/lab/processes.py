@@ -72,10 +72,6 @@ def spawn(
     return record
 
 
-def alive(record: ProcessRecord) -> bool:
-    return record.is_same_process()
-
-
 def _reap(pid: int) -> None:
     """Collect the exit status of our own children so they do not linger as zombies."""
     with contextlib.suppress(ChildProcessError, OSError):

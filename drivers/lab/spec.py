@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,6 @@ class LabSpec:
     nodes: tuple[NodeSpec, ...]
     link: str
     state_dir: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- addresses -------------------------------------------------------------------
     @property
@@ -135,7 +134,6 @@ class LabSpec:
             nodes=tuple(NodeSpec(**n) for n in data["nodes"]),
             link=data["link"],
             state_dir=Path(data["state_dir"]),
-            extra=dict(data.get("extra", {})),
         )
 
 
