@@ -14,7 +14,7 @@ from drivers.scenarios import SCENARIO_MODULES
 DEMO_LAB = "demo"
 # Scenario options the demo sets so the whole run stays well under 15 minutes on 2 cores;
 # every other option keeps the scenario's own default.
-DEMO_OPTIONS: dict[str, Any] = {}
+DEMO_OPTIONS: dict[str, Any] = {"edge_phase_duration": "10s"}
 
 
 def register(subparsers: Any) -> None:

@@ -101,12 +101,18 @@ def wait_ready(state: LabState, node: NodeSpec, timeout: float = 60.0) -> docker
     deadline = time.monotonic() + timeout
     while True:
         if socket_path(spec, node.name).exists():
-            engine = client(spec, node.name)
+            # The socket appears before dockerd listens on it; creating the client already
+            # talks to the engine (API version negotiation), so it belongs inside the try.
             try:
-                engine.ping()
-                return engine
+                engine = client(spec, node.name)
             except (docker.errors.DockerException, OSError):
-                engine.close()
+                engine = None
+            if engine is not None:
+                try:
+                    engine.ping()
+                    return engine
+                except (docker.errors.DockerException, OSError):
+                    engine.close()
         if not record.is_same_process():
             log = spec.node_dir(node.name) / "dockerd.log"
             raise LabError(f"node {node.name}: dockerd exited: {tail(log)}")

@@ -122,6 +122,8 @@ def start(state: LabState) -> None:
         "pushgateway": [
             which("prometheus-pushgateway") or "prometheus-pushgateway",
             f"--web.listen-address=0.0.0.0:{PUSHGATEWAY_PORT}",
+            # Debian's default persistence file is shared by every Pushgateway on the host.
+            f"--persistence.file={spec.state_dir / 'pushgateway.data'}",
         ],
     }
     for name, argv in daemons.items():

@@ -189,6 +189,7 @@ def draw(
                 "join_hardware_profiling",
                 "join_network_discovery",
                 "join_certificate_exchange",
+                "join_registration",  # Docker Swarm's wait until the manager says Ready
             )
         }
         keep(
