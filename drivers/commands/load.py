@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,12 @@ def register(subparsers: Any) -> None:
         description="Serve Locust's web UI (with /metrics for Prometheus) until Ctrl-C.",
     )
     _common(ui)
-    ui.add_argument("--web-host", default="127.0.0.1", help="web UI address (default %(default)s)")
+    ui.add_argument(
+        "--web-host",
+        default=None,
+        help="web UI address (default 127.0.0.1; on the lab, the lab's host address, where the "
+        "lab's Prometheus scrapes /metrics while the UI runs)",
+    )
     ui.add_argument("--web-port", type=int, default=8089, help="web UI port (default %(default)s)")
     ui.add_argument(
         "--max-duration",
@@ -127,7 +133,7 @@ def _plan(args: argparse.Namespace, headless: bool) -> tuple[Any, Path]:
         headless=headless,
         master_host=host,
         master_port=args.master_port or launcher.free_port(host),
-        web_host=getattr(args, "web_host", "127.0.0.1"),
+        web_host=getattr(args, "web_host", None) or (host if inventory.is_lab else "127.0.0.1"),
         web_port=getattr(args, "web_port", launcher.DEFAULT_WEB_PORT),
         mesh=mesh_of(inventory),
         extra_args=tuple(extra),
@@ -166,11 +172,13 @@ def run_ui(args: argparse.Namespace) -> int:
     from drivers.remote import SshPool  # noqa: PLC0415
 
     plan, logs = _plan(args, headless=False)
+    registered: Path | None = None
     with SshPool() as ssh:
         run = LocustRun(plan, ssh, logs)
         try:
             run.start()
             url = run.wait_for_web()
+            registered = _register_with_lab_prometheus(args, plan.web_host, plan.web_port)
             print(
                 f"Locust web UI: {url} ({plan.worker_count} worker(s): "
                 f"{_where(plan)}); Prometheus metrics: {url}metrics\n"
@@ -183,9 +191,32 @@ def run_ui(args: argparse.Namespace) -> int:
             code = None
         finally:
             run.stop()
+            if registered is not None:
+                _write_locust_target(registered, None)
     if run.master is not None and code is None:
         code = run.master.returncode
     return _report(plan.summary_file, code or 0)
+
+
+def _register_with_lab_prometheus(args: argparse.Namespace, host: str, port: int) -> Path | None:
+    """On the lab, point its Prometheus at this master's /metrics until the UI stops, so the
+    Locust dashboard fills without a hand-written target. Elsewhere: `swarmscope targets
+    --locust HOST:PORT`. Returns the target file written, or None."""
+    inventory = load_inventory(resolve_inventory_path(args.inventory))
+    if inventory.lab_state_dir is None or host.startswith("127."):
+        return None
+    path = inventory.lab_state_dir / "prometheus" / "targets" / "locust.json"
+    if not path.parent.is_dir():
+        return None
+    _write_locust_target(path, f"{host}:{port}", inventory.name)
+    return path
+
+
+def _write_locust_target(path: Path, address: str | None, cluster: str = "") -> None:
+    groups = [{"targets": [address], "labels": {"cluster": cluster}}] if address else []
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def run_headless(args: argparse.Namespace) -> int:

@@ -383,7 +383,10 @@ def _datasource_variable() -> dict[str, Any]:
     }
 
 
-FAULT_ANNOTATION_EXPR = "max by (fault, target) (swarmscope_fault_active) == 1"
+# max_over_time: a fault shorter than the step would fall between two evaluation points.
+FAULT_ANNOTATION_EXPR = (
+    "max by (fault, target) (max_over_time(swarmscope_fault_active[$__interval])) == 1"
+)
 
 
 def _annotations() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from drivers.thresholds import Threshold
 UID = "swarmscope-edge"
 NODE = 'node=~"$node"'
 PI_ONLY = "only a Raspberry Pi's firmware reports throttling (vcgencmd)"
+NO_SENSORS = "virtual machines, and so the lab, have no thermal zones or cpufreq"
 FLAG_STATES = {0: ("ok", "green"), 1: ("active", "red")}
 
 
@@ -30,13 +31,20 @@ def build(thresholds: dict[str, Threshold]) -> Dashboard:
                     Query(
                         f"max by (node, sensor) (swarmlet_node_temperature_celsius{{{NODE}}})",
                         "{{node}} {{sensor}}",
+                        may_be_empty=NO_SENSORS,
                     )
                 ],
                 "celsius",
             ),
             timeseries(
                 "CPU clock (mean of the node's CPUs)",
-                [Query(f"avg by (node) (swarmlet_cpu_frequency_hertz{{{NODE}}})", "{{node}}")],
+                [
+                    Query(
+                        f"avg by (node) (swarmlet_cpu_frequency_hertz{{{NODE}}})",
+                        "{{node}}",
+                        may_be_empty=NO_SENSORS,
+                    )
+                ],
                 "hertz",
             ),
             state_timeline(
