@@ -82,6 +82,7 @@ def test_web_ui_with_a_worker_per_node(lab_inventory: Inventory, tmp_path: Path)
         [
             *(sys.executable, "-m", "drivers", "load", "ui", "messages"),
             *("--inventory", str(lab_inventory.path), "--web-port", str(port)),
+            *("--web-host", "127.0.0.1"),  # not the lab default: no Prometheus registration
             *("--logs", str(tmp_path / "logs")),
         ],
         stderr=subprocess.PIPE,
