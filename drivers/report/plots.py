@@ -256,11 +256,12 @@ def scale_fit(
     figure, axis = plt.subplots(figsize=(6.5, 4.2))
     axis.scatter(xs, ys, color="#0072b2", zorder=3, label="measured")
     line_x = [min(xs), max(xs)]
+    sign = "-" if intercept < 0 else "+"
     axis.plot(
         line_x,
         [slope * x + intercept for x in line_x],
         color="#d55e00",
-        label=f"fit: {slope:.3g}·n + {intercept:.3g} (R²={r2:.2f})",
+        label=f"fit: {slope:.3g}·n {sign} {abs(intercept):.3g} (R²={r2:.2f})",
     )
     axis.set_title(title)
     axis.set_xlabel("nodes")

@@ -1,6 +1,6 @@
-"""A short `run all` on the lab: every scenario ends ok, the report judges it, and every
-dashboard query answers against the lab's real Prometheus (none invalid, none empty without
-a documented reason)."""
+"""A short `run all` on the lab: every scenario ends ok, the report judges it, no secret
+reaches the run directory, and every dashboard query answers against the lab's real
+Prometheus (none invalid, none empty without a documented reason)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from drivers.cli import main
+from drivers.cluster.dockerswarm import DockerSwarmBackend
 from drivers.commands.run import run_scenarios
 from drivers.inventory import Inventory
 from drivers.monitoring.prometheus_api import PrometheusAPI
@@ -120,6 +121,29 @@ def _scraped_since(prometheus: str, since: float) -> bool:
     return bool(result) and float(result[0]["value"][1]) > since
 
 
+def _assert_no_secret_in(run_dir: Path, inventory: Inventory) -> None:
+    """Neither the swarm's join tokens nor a line of the lab's SSH private key is in any
+    file of the run directory (results, samples, logs, report, plots' metadata)."""
+    backend = DockerSwarmBackend(inventory)
+    try:
+        tokens = [backend.join_token()]
+    finally:
+        backend.close()
+    key_file = inventory.nodes[0].ssh.key_file
+    assert key_file is not None
+    key_lines = [
+        line for line in key_file.read_text().splitlines() if line and not line.startswith("-----")
+    ]
+    assert tokens
+    assert key_lines
+    files = [path for path in run_dir.rglob("*") if path.is_file()]
+    assert len(files) > 5
+    for path in files:
+        text = path.read_bytes().decode(errors="replace")
+        for secret in [*tokens, *key_lines]:
+            assert secret not in text, f"{path} holds a secret"
+
+
 def _locust_diagnosis(inventory: Inventory, ui_output: Path) -> str:
     """What the UI printed, the target file it wrote, and what Prometheus made of it."""
     assert inventory.lab_state_dir is not None
@@ -161,6 +185,7 @@ def test_short_run_all_reports_and_feeds_every_dashboard(
         time.sleep(1)
 
     report = build_report(run.path, lab_inventory.prometheus_url)
+    _assert_no_secret_in(run.path, lab_inventory)
     assert [r.threshold.key for r in report.rows if r.state is not RowState.JUDGED] == []
     assert {
         "Join time breakdown",
