@@ -45,6 +45,9 @@ from drivers.remote import SshPool
 from drivers.secrets import register_secret, scrub
 
 SWARM_PORT = 2377
+# How long `deploy` waits for one workload's tasks to get nodes before creating the next
+# (placed in milliseconds; a workload that cannot be placed is the scenario's to report).
+DEPLOY_ASSIGN_WAIT = 5.0
 
 
 class BackendError(SwarmscopeError):
@@ -283,6 +286,7 @@ class DockerSwarmBackend:
             for entry in entries:
                 labels = {**entry.spec.labels, "swarmscope.file": path.name}
                 ids.append(self.run(replace(entry.spec, labels=labels)))
+                self._wait_assigned(ids[-1], entry.spec.replicas)
         except BaseException:
             # All or nothing: a half-deployed file would outlive the scenario's bookkeeping.
             for workload_id in ids:
@@ -290,6 +294,18 @@ class DockerSwarmBackend:
                     self.remove(workload_id)
             raise
         return ids
+
+    def _wait_assigned(self, workload_id: str, replicas: int) -> None:
+        """Until Swarm has given each of the workload's tasks a node (milliseconds), at most
+        DEPLOY_ASSIGN_WAIT seconds. Services created back to back are scheduled in one batch in
+        no set order, so a later "any node" workload could take the CPUs an earlier workload's
+        replicas were spread over; waiting applies the file in its order, as it reads."""
+        deadline = time.monotonic() + DEPLOY_ASSIGN_WAIT
+        while time.monotonic() < deadline:
+            placed = [t for t in self.tasks(workload_id) if t.node is not None]
+            if len(placed) >= replicas:
+                return
+            time.sleep(0.05)
 
     def workloads(self, labels: Mapping[str, str] | None = None) -> dict[str, str]:
         wanted = [f"{key}={value}" for key, value in (labels or {}).items()]
