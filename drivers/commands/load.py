@@ -179,6 +179,14 @@ def run_ui(args: argparse.Namespace) -> int:
             run.start()
             url = run.wait_for_web()
             registered = _register_with_lab_prometheus(args, plan.web_host, plan.web_port)
+            print(f"waiting for {plan.worker_count} Locust worker(s) to connect", file=sys.stderr)
+            connected = run.wait_for_workers()
+            if connected < plan.worker_count:
+                print(
+                    f"only {connected} of {plan.worker_count} worker(s) connected within 60s "
+                    f"(their logs will be in {logs}); the UI runs with those",
+                    file=sys.stderr,
+                )
             print(
                 f"Locust web UI: {url} ({plan.worker_count} worker(s): "
                 f"{_where(plan)}); Prometheus metrics: {url}metrics\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -199,6 +200,29 @@ class LocustRun:
                 return url
             time.sleep(0.2)
         raise LoadError(f"the Locust web UI did not answer at {url} within {timeout:g}s")
+
+    def connected_workers(self) -> int:
+        """Workers connected to the master, from its /metrics route (0 while it does not answer)."""
+        url = f"http://{self.plan.web_host}:{self.plan.web_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as page:
+                text = page.read().decode()
+        except OSError:
+            return 0
+        found = re.search(r"^locust_workers (\S+)$", text, re.MULTILINE)
+        return int(float(found.group(1))) if found else 0
+
+    def wait_for_workers(self, timeout: float = 60.0) -> int:
+        """Until every planned worker has connected (Locust refuses to start a distributed
+        swarm before), at most ``timeout`` seconds. Returns how many connected."""
+        deadline = time.monotonic() + timeout
+        connected = self.connected_workers()
+        while connected < self.plan.worker_count and time.monotonic() < deadline:
+            if self.master is not None and self.master.poll() is not None:
+                raise LoadError(f"the Locust master exited: {self._tail(self.master_log)}")
+            time.sleep(0.5)
+            connected = self.connected_workers()
+        return connected
 
     def stop(self) -> None:
         """Stop workers and master by the PIDs this run started; fetch the workers' logs."""

@@ -111,6 +111,9 @@ def test_web_ui_with_a_worker_per_node(lab_inventory: Inventory, tmp_path: Path)
             process.wait()
     assert process.returncode == 0, stderr[-2000:]
     assert f"Locust web UI: http://127.0.0.1:{port}/" in stderr
+    # The URL is given once every worker is connected, so a swarm can be started at once.
+    assert f"waiting for {len(lab_inventory.nodes)} Locust worker(s)" in stderr
+    assert "worker(s) connected within" not in stderr
     logs = sorted(p.name for p in (tmp_path / "logs").glob("locust-worker-*.log"))
     assert logs == sorted(f"locust-worker-{n.name}.log" for n in lab_inventory.nodes)
     assert locust_processes() <= before, "a Locust master or worker was left running"
