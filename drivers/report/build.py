@@ -206,7 +206,7 @@ def draw(
         "Agent CPU, memory and node network over time",
         plots.over_time(
             plot_dir / "resources.png",
-            "Agent cost and node traffic (fault windows shaded)",
+            "Agent cost and node traffic (fault windows shaded; agent thresholds are the Pis')",
             [
                 (
                     "agent CPU (% of a core)",
