@@ -103,8 +103,16 @@ def test_web_ui_with_a_worker_per_node(lab_inventory: Inventory, tmp_path: Path)
                 continue
             found = re.search(r"^locust_workers (\S+)$", text, re.MULTILINE)
             workers = float(found.group(1)) if found else 0.0
+        # The URL line follows the workers' connection by up to one poll: read up to it.
+        assert process.stderr is not None
+        printed = ""
+        while "Locust web UI:" not in printed:
+            line = process.stderr.readline()
+            assert line, printed
+            printed += line
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        _, rest = process.communicate(timeout=60)
+        stderr = printed + rest
     finally:
         if process.poll() is None:
             process.kill()
