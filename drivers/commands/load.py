@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from drivers.errors import ConfigError, SwarmscopeError
 from drivers.inventory import Inventory, Node, load_inventory, resolve_inventory_path
 from drivers.load.options import add_cli_arguments, forwarded_arguments
+from drivers.monitoring.targets import TARGET_FILES, target_groups, write_target_file
 from drivers.units import parse_duration
 
 LOCUSTFILES = ("messages", "bandwidth", "scheduling")
@@ -97,7 +97,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     add_cli_arguments(parser)
 
 
-def _plan(args: argparse.Namespace, headless: bool) -> tuple[Any, Path]:
+def _plan(args: argparse.Namespace, headless: bool) -> tuple[Any, Path, Inventory]:
     from drivers.load import launcher  # noqa: PLC0415
     from drivers.load.shapes import parse_stages  # noqa: PLC0415
     from drivers.monitoring.peers import mesh_of  # noqa: PLC0415
@@ -142,7 +142,7 @@ def _plan(args: argparse.Namespace, headless: bool) -> tuple[Any, Path]:
         summary_file=logs / "summary.json",
         max_seconds=None if headless else _max_duration(args),
     )
-    return plan, logs
+    return plan, logs, inventory
 
 
 def _max_duration(args: argparse.Namespace) -> float:
@@ -171,14 +171,14 @@ def run_ui(args: argparse.Namespace) -> int:
     from drivers.load.launcher import LocustRun  # noqa: PLC0415
     from drivers.remote import SshPool  # noqa: PLC0415
 
-    plan, logs = _plan(args, headless=False)
+    plan, logs, inventory = _plan(args, headless=False)
     registered: Path | None = None
     with SshPool() as ssh:
         run = LocustRun(plan, ssh, logs)
         try:
             run.start()
             url = run.wait_for_web()
-            registered = _register_with_lab_prometheus(args, plan.web_host, plan.web_port)
+            registered = _register_with_lab_prometheus(inventory, plan.web_host, plan.web_port)
             print(f"waiting for {plan.worker_count} Locust worker(s) to connect", file=sys.stderr)
             connected = run.wait_for_workers()
             if connected < plan.worker_count:
@@ -200,38 +200,30 @@ def run_ui(args: argparse.Namespace) -> int:
         finally:
             run.stop()
             if registered is not None:
-                _write_locust_target(registered, None)
+                write_target_file(registered, [])
     if run.master is not None and code is None:
         code = run.master.returncode
     return _report(plan.summary_file, code or 0)
 
 
-def _register_with_lab_prometheus(args: argparse.Namespace, host: str, port: int) -> Path | None:
+def _register_with_lab_prometheus(inventory: Inventory, host: str, port: int) -> Path | None:
     """On the lab, point its Prometheus at this master's /metrics until the UI stops, so the
     Locust dashboard fills without a hand-written target. Elsewhere: `swarmscope targets
     --locust HOST:PORT`. Returns the target file written, or None."""
-    inventory = load_inventory(resolve_inventory_path(args.inventory))
     if inventory.lab_state_dir is None or host.startswith("127."):
         return None
-    path = inventory.lab_state_dir / "prometheus" / "targets" / "locust.json"
+    path = inventory.lab_state_dir / "prometheus" / "targets" / TARGET_FILES["locust"]
     if not path.parent.is_dir():
         return None
-    _write_locust_target(path, f"{host}:{port}", inventory.name)
+    write_target_file(path, target_groups(inventory, locust=f"{host}:{port}")["locust"])
     return path
-
-
-def _write_locust_target(path: Path, address: str | None, cluster: str = "") -> None:
-    groups = [{"targets": [address], "labels": {"cluster": cluster}}] if address else []
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def run_headless(args: argparse.Namespace) -> int:
     from drivers.load.launcher import LocustRun  # noqa: PLC0415
     from drivers.remote import SshPool  # noqa: PLC0415
 
-    plan, logs = _plan(args, headless=True)
+    plan, logs, _ = _plan(args, headless=True)
     print(
         f"Locust {args.locustfile}: {plan.worker_count} worker(s) on {_where(plan)} for "
         f"{args.run_time}; logs in {logs}",

@@ -85,8 +85,14 @@ def write_targets(
     written = []
     for job, groups in target_groups(inventory, compose=compose, locust=locust).items():
         path = directory / TARGET_FILES[job]
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_target_file(path, groups)
         written.append(path)
     return written
+
+
+def write_target_file(path: Path, groups: list[dict[str, Any]]) -> None:
+    """One file_sd file, through a temporary file and a rename: Prometheus watches the
+    directory and must never read a half-written file."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemons import stop
+
 IMAGE = "swx-busybox:1"
 BUSYBOX_APPLETS = ("sh", "sleep", "head", "cat", "echo", "ping", "true", "seq")
 
@@ -161,13 +163,8 @@ def _tear_down(name: str, state: Path, process: subprocess.Popen[bytes] | None) 
                     ["docker", "-H", f"unix://{socket}", "rm", "-f", *ids],
                     capture_output=True, timeout=60, check=False,
                 )  # fmt: skip
-    if process is not None and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    if process is not None:
+        stop(process, timeout=20)
     # Its containerd and shims: found by our unique state path in their command lines.
     for pid in _processes_mentioning(str(state)):
         with contextlib.suppress(ProcessLookupError):

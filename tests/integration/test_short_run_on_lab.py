@@ -27,7 +27,7 @@ from drivers.report.build import build_report
 from drivers.report.table import RowState
 from drivers.scenarios import SCENARIO_MODULES
 from drivers.thresholds import REPO_ROOT
-from tests.support.daemons import free_port
+from tests.support.daemons import free_port, stop
 
 SEED_WORKLOADS = REPO_ROOT / "benchmarks" / "configs" / "heterogeneous_workload.yaml"
 
@@ -100,12 +100,7 @@ def locust_ui(inventory: Inventory, logs: Path) -> Iterator[Path]:
         assert answer["success"], answer
         yield output
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGINT, timeout=30)  # Ctrl-C: the UI stops its workers
 
 
 def _read(url: str, data: bytes | None = None) -> str:

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,19 @@ def require_binary(path: str) -> str:
     return found
 
 
+def stop(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    """Send ``sig`` to a process this test started, and SIGKILL it if it has not ended
+    within ``timeout`` seconds. Nothing is done when it already ended."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def running(
     argv: Sequence[str], host: str, port: int, log: Path, timeout: float = 10.0
@@ -51,10 +65,4 @@ def running(
             raise RuntimeError(f"{argv[0]} did not start: {log.read_text()[-2000:]}") from None
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
