@@ -110,10 +110,8 @@ def _read(url: str, data: bytes | None = None) -> str:
 
 def _scraped_since(prometheus: str, since: float) -> bool:
     """True once Prometheus has scraped the Pushgateway after ``since``."""
-    query = urllib.parse.urlencode({"query": 'timestamp(up{job="pushgateway"})'})
-    with urllib.request.urlopen(f"{prometheus}/api/v1/query?{query}", timeout=5) as page:
-        result = json.loads(page.read())["data"]["result"]
-    return bool(result) and float(result[0]["value"][1]) > since
+    result = PrometheusAPI(prometheus).query('timestamp(up{job="pushgateway"})')
+    return bool(result) and result[0].value > since
 
 
 def _assert_no_secret_in(run_dir: Path, inventory: Inventory) -> None:
@@ -143,14 +141,11 @@ def _locust_diagnosis(inventory: Inventory, ui_output: Path) -> str:
     """What the UI printed, the target file it wrote, and what Prometheus made of it."""
     assert inventory.lab_state_dir is not None
     target_file = inventory.lab_state_dir / "prometheus" / "targets" / "locust.json"
-    url = f"{inventory.prometheus_url}/api/v1/targets?scrapePool=locust"
-    with urllib.request.urlopen(url, timeout=5) as page:
-        targets = page.read().decode()
+    targets = _read(f"{inventory.prometheus_url}/api/v1/targets?scrapePool=locust")
     written = json.loads(target_file.read_text()) if target_file.exists() else []
     metrics = "(no target)"
     for group in written:
-        with urllib.request.urlopen(f"http://{group['targets'][0]}/metrics", timeout=5) as page:
-            metrics = page.read().decode()
+        metrics = _read(f"http://{group['targets'][0]}/metrics")
     return f"UI: {ui_output.read_text()[-1500:]}\nPrometheus: {targets}\nmaster: {metrics}"
 
 
